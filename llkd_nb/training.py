@@ -43,7 +43,7 @@ class TrainConfig:
     student: str = OFFLINE_STUDENT
     max_length: int = 48
     batch_size: int = 16
-    lr: float = 5e-5
+    lr: float = 3e-4
     weight_decay: float = 0.01
     warmup_ratio: float = 0.1
     max_steps: int = 60
@@ -131,6 +131,18 @@ def batch_indices(num_samples: int, batch_size: int, seed: int):
         epoch += 1
 
 
+def make_optimizer(model: torch.nn.Module, config: TrainConfig):
+    """AdamW (no weight decay on biases and norms) with linear warm-up and decay over the budget."""
+    no_decay = ("bias", "LayerNorm.weight", "layernorm.weight", "norm.weight")
+    groups = [
+        {"params": [p for n, p in model.named_parameters() if not n.endswith(no_decay)], "weight_decay": config.weight_decay},
+        {"params": [p for n, p in model.named_parameters() if n.endswith(no_decay)], "weight_decay": 0.0},
+    ]
+    optimizer = torch.optim.AdamW(groups, lr=config.lr)
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * config.max_steps), config.max_steps)
+    return optimizer, scheduler
+
+
 def _evaluate(model, encoded: dict, targets: dict[str, np.ndarray], device, num_labels: int) -> tuple[dict, np.ndarray]:
     proba = predict_proba(model, encoded, device)
     predictions = proba.argmax(axis=1)
@@ -148,17 +160,11 @@ def train_student(data: TrainingData, strategy: Strategy, config: TrainConfig, p
     pool = tokenize(tokenizer, data.pool_text, config.max_length)
     val = tokenize(tokenizer, data.val_text, config.max_length)
     test = tokenize(tokenizer, data.test_text, config.max_length)
-    pool_target = torch.as_tensor(data.pool_target, dtype=torch.long)
-    pool_confidence = torch.as_tensor(data.pool_confidence, dtype=torch.float32)
+    pool_target = torch.tensor(np.asarray(data.pool_target), dtype=torch.long)
+    pool_confidence = torch.tensor(np.asarray(data.pool_confidence), dtype=torch.float32)
     strategy.fit_pool(np.asarray(data.pool_confidence), np.asarray(data.pool_target), data.num_labels)
 
-    no_decay = ("bias", "LayerNorm.weight", "layernorm.weight", "norm.weight")
-    groups = [
-        {"params": [p for n, p in model.named_parameters() if not n.endswith(no_decay)], "weight_decay": config.weight_decay},
-        {"params": [p for n, p in model.named_parameters() if n.endswith(no_decay)], "weight_decay": 0.0},
-    ]
-    optimizer = torch.optim.AdamW(groups, lr=config.lr)
-    scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * config.max_steps), config.max_steps)
+    optimizer, scheduler = make_optimizer(model, config)
     eval_every = config.eval_every or max(1, math.ceil(len(data.pool_text) / config.batch_size))
     log_k = math.log(data.num_labels)
 

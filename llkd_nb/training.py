@@ -178,12 +178,15 @@ def train_student(data: TrainingData, strategy: Strategy, config: TrainConfig, p
     def evaluate() -> None:
         targets = {"val_target": data.val_target, "val_gold": data.val_gold}
         scores, _ = _evaluate(model, val, targets, device, data.num_labels)
+        test_proba = None
         if config.eval_test_during_training or steps_done == config.max_steps:
-            scores.update(_evaluate(model, test, {"test": data.test_gold}, device, data.num_labels)[0])
+            test_scores, test_proba = _evaluate(model, test, {"test": data.test_gold}, device, data.num_labels)
+            scores.update(test_scores)
         eval_rows.append({"step": steps_done, **scores})
         score = {"pseudo": scores["val_target_macro_f1"], "gold": scores["val_gold_macro_f1"], "last": steps_done}[config.model_selection]
         if score > best["score"]:
-            best.update(score=score, step=steps_done, state={k: v.detach().clone() for k, v in model.state_dict().items()})
+            best.update(score=score, step=steps_done, scores=scores, test_proba=test_proba,
+                        state={k: v.detach().clone() for k, v in model.state_dict().items()})
 
     for batch_number, (epoch, index) in enumerate(batch_indices(len(data.pool_text), config.batch_size, config.seed)):
         if steps_done >= config.max_steps:
@@ -242,13 +245,15 @@ def train_student(data: TrainingData, strategy: Strategy, config: TrainConfig, p
     if not eval_rows:  # a budget too small to reach an evaluation still gets one
         evaluate()
     model.load_state_dict(best["state"])
-    scores, test_proba = _evaluate(model, test, {"test": data.test_gold}, device, data.num_labels)
-    val_scores, _ = _evaluate(model, val, {"val_target": data.val_target, "val_gold": data.val_gold}, device, data.num_labels)
+    scores, test_proba = best["scores"], best["test_proba"]
+    if test_proba is None:  # the best checkpoint was chosen before its test set was scored
+        test_scores, test_proba = _evaluate(model, test, {"test": data.test_gold}, device, data.num_labels)
+        scores = {**scores, **test_scores}
     steps = pd.DataFrame(step_rows)
     if steps["kept_fraction"].eq(0).mean() > 0.5:
         warnings.warn(f"strategy {strategy.name!r} kept nothing in {steps['kept_fraction'].eq(0).mean():.0%} of the batches")
     return TrainResult(
         steps=steps, evals=pd.DataFrame(eval_rows), usage=usage, best_step=best["step"],
-        metrics={**scores, **val_scores, "fraction_used": float((usage > 0).mean()), "steps": steps_done},
+        metrics={**scores, "fraction_used": float((usage > 0).mean()), "steps": steps_done},
         test_proba=test_proba, seconds=time.perf_counter() - started, model=model,
     )

@@ -50,7 +50,7 @@ class StudyConfig:
     student: str = OFFLINE_STUDENT
     max_steps: int = 60
     batch_size: int = 16
-    max_length: int = 48
+    max_length: int = 32
     lr: float = 3e-4
     seed: int = 0
     # LLKD (03)

@@ -41,7 +41,7 @@ class TrainConfig:
     """Student training parameters (every method shares them)."""
 
     student: str = OFFLINE_STUDENT
-    max_length: int = 48
+    max_length: int = 32
     batch_size: int = 16
     lr: float = 3e-4
     weight_decay: float = 0.01
@@ -143,6 +143,32 @@ def make_optimizer(model: torch.nn.Module, config: TrainConfig):
     return optimizer, scheduler
 
 
+def textbook_fine_tuning(data: TrainingData, config: TrainConfig, on_step=None) -> torch.nn.Module:
+    """Plain fine-tuning written out: mean cross-entropy on every sample of every batch, no strategy.
+
+    The reference that the shared loop with the keep-all strategy must reproduce (tested), and the
+    baseline of ``benchmarks/training_step.py``. ``on_step()`` is called after each optimizer step.
+    """
+    device = pick_device(config.device)
+    set_seed(config.seed)
+    model, tokenizer = load_student(config.student, data.num_labels, device, config.seed)
+    encoded = tokenize(tokenizer, data.pool_text, config.max_length)
+    targets = torch.tensor(np.asarray(data.pool_target), dtype=torch.long)
+    optimizer, scheduler = make_optimizer(model, config)
+    model.train()
+    batches = batch_indices(len(data.pool_text), config.batch_size, config.seed)
+    for _, (_, index) in zip(range(config.max_steps), batches):
+        loss = torch.nn.functional.cross_entropy(model(**take(encoded, index, device)).logits, targets[index].to(device))
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad()
+        if on_step is not None:
+            on_step()
+    return model
+
+
 def _evaluate(model, encoded: dict, targets: dict[str, np.ndarray], device, num_labels: int) -> tuple[dict, np.ndarray]:
     proba = predict_proba(model, encoded, device)
     predictions = proba.argmax(axis=1)
@@ -210,6 +236,9 @@ def train_student(data: TrainingData, strategy: Strategy, config: TrainConfig, p
         )
         strategy.update(signals)
         weights = strategy.weights(signals).detach()
+        if not torch.isfinite(weights).all() or (weights < 0).any():
+            raise FloatingPointError(f"strategy {strategy.name!r} returned invalid weights at step {steps_done}: "
+                                     f"{weights.tolist()} (weights must be finite and >= 0)")
         kept = weights > 0
         n_kept = int(kept.sum())
         kept_this_epoch += n_kept
@@ -233,8 +262,7 @@ def train_student(data: TrainingData, strategy: Strategy, config: TrainConfig, p
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
-        for used in pending_index:
-            usage[used.numpy()] += 1
+        np.add.at(usage, torch.cat(pending_index).numpy(), 1)
         pending_losses, pending_index, pending_kept = [], [], 0
         steps_done += 1
         if progress is not None:
@@ -242,8 +270,6 @@ def train_student(data: TrainingData, strategy: Strategy, config: TrainConfig, p
         if steps_done % eval_every == 0 or steps_done == config.max_steps:
             evaluate()
 
-    if not eval_rows:  # a budget too small to reach an evaluation still gets one
-        evaluate()
     model.load_state_dict(best["state"])
     scores, test_proba = best["scores"], best["test_proba"]
     if test_proba is None:  # the best checkpoint was chosen before its test set was scored

@@ -6,10 +6,7 @@ import torch
 
 from llkd_nb.data import get_spec, load_dataset_frame, split_dataset
 from llkd_nb.selection import make_strategy
-from llkd_nb.student import load_student, take, tokenize
-from llkd_nb.training import (
-    EmptySelectionError, TrainConfig, TrainingData, batch_indices, make_optimizer, set_seed, train_student,
-)
+from llkd_nb.training import EmptySelectionError, TrainConfig, TrainingData, textbook_fine_tuning, train_student
 from llkd_nb.validation import ParameterError
 
 SMALL = dict(max_length=16, batch_size=4, max_steps=3, warmup_ratio=0.0, eval_every=100, device="cpu")
@@ -34,18 +31,7 @@ def test_keep_everything_with_unit_weights_is_plain_fine_tuning(data):
     config = TrainConfig(**SMALL, model_selection="last")
     result = train_student(data, make_strategy("all"), config)
 
-    set_seed(config.seed)  # the textbook loop, written out: same seed, same batches, mean cross-entropy
-    model, tokenizer = load_student(config.student, 5, torch.device("cpu"), config.seed)
-    encoded = tokenize(tokenizer, data.pool_text, config.max_length)
-    optimizer, scheduler = make_optimizer(model, config)
-    model.train()
-    for step, (_, index) in zip(range(config.max_steps), batch_indices(12, config.batch_size, config.seed)):
-        loss = torch.nn.functional.cross_entropy(model(**take(encoded, index, "cpu")).logits, torch.as_tensor(data.pool_target[index]))
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad()
+    model = textbook_fine_tuning(data, config)
     for (name, ours), theirs in zip(result.model.state_dict().items(), model.state_dict().values()):
         assert torch.allclose(ours, theirs, atol=1e-6, rtol=0), name
     assert np.array_equal(result.usage, np.ones(12, dtype=int))  # 3 steps x 4 = one pass over 12 samples
@@ -83,3 +69,16 @@ def test_empty_selection_for_a_whole_pass_is_an_error(data):
 def test_bad_training_parameters(kwargs, message):
     with pytest.raises(ParameterError, match=message):
         TrainConfig(**kwargs)
+
+
+def test_invalid_weights_stop_training_with_a_clear_error(data):
+    from llkd_nb.selection import Strategy
+
+    class Broken(Strategy):
+        name = "broken"
+
+        def weights(self, s):
+            return torch.full_like(s.confidence, float("nan"))
+
+    with pytest.raises(FloatingPointError, match=r"strategy .broken. returned invalid weights at step 0"):
+        train_student(data, Broken(), TrainConfig(**SMALL))

@@ -4,7 +4,7 @@ naive: one full forward pass per text per label (prompt + text + label), no batc
 ours:  the shared prompt prefix computed once (KV cache reused), texts batched by length, the K label
        continuations scored together; no disk cache (every text is really scored).
 
-    python benchmarks/teacher_throughput.py [--texts 32] [--batch-size 8]
+    python benchmarks/teacher_throughput.py [--texts 64] [--batch-size 8]
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from llkd_nb.teacher import Teacher
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--texts", type=int, default=32)
+    parser.add_argument("--texts", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--max-words", type=int, default=120)
     args = parser.parse_args()

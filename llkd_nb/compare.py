@@ -1,93 +1,96 @@
-"""Run several methods over several seeds through the shared loop, and summarise them."""
+"""Run methods over seeds under one protocol, and compare each with LLKD, paired.
+
+Every method gets the same teacher artifact, student, budget, protocol, model selection and seeds;
+their tuned parameters come from :mod:`llkd_nb.tuning`. The comparison keeps every run's test
+predictions and learning curve, reports what each method cost, and turns paired bootstrap intervals
+(:mod:`llkd_nb.stats`) into verdict words.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from typing import Literal
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
 from .artifacts import TeacherArtifact
+from .methods import LLKD_ROW, Method
 from .metrics import per_class_f1
+from .params import param
 from .selection import make_strategy
-from .training import EmptySelectionError, TrainConfig, TrainingData, train_student
-
-# Variants of LLKD's reconstruction studied in notebook 03 (method.md lists the open questions).
-LLKD_VARIANTS: dict[str, dict] = {
-    "prototype: prior init, m=0.99": {"params": {"init": "prior", "student_momentum": 0.99}},
-    "first-batch init, m=0.99": {"params": {"student_momentum": 0.99}},
-    "student threshold m_S=0.9": {"params": {"student_momentum": 0.9}},
-    "student threshold m_S=0.5": {"params": {"student_momentum": 0.5}},
-    "student threshold per batch (m_S=0)": {"params": {"student_momentum": 0.0}},
-    "m_S=0.5 + teacher per-class median": {"params": {"student_momentum": 0.5, "teacher_level": "quantile"}},
-    "m_S=0.5 + weights (c+u)/2": {"params": {"student_momentum": 0.5, "weighting": "mean"}},
-    "m_S=0.5 + full kept batch per update": {"params": {"student_momentum": 0.5}, "training": {"min_kept_per_step": -1}},
-}
+from .stats import PairedDifference, paired_bootstrap
+from .training import DataFeatures, EmptySelectionError, TrainConfig, TrainingData, train_student
+from .validation import ParameterError, check_types
 
 
-@dataclass(frozen=True)
-class Method:
-    """A row of a comparison: a strategy with its parameters, training overrides and targets.
+@dataclass
+class ComparisonConfig:
+    """Seeds, tuning and the robustness check of notebooks 03-04."""
 
-    ``training`` overrides :class:`TrainConfig` fields; ``min_kept_per_step: -1`` means one batch size.
-    ``targets="gold"`` trains on the pool's gold labels (the supervised ceiling, not a distillation).
-    """
+    seeds: list = param([0, 1, 2, 3, 4], "training seeds of the reported comparison")
+    tune: bool = param(True, "tune every method's grid on the validation set (False: every method at its default)")
+    tuning_seeds: list = param([100], "seeds for tuning only, never reported")
+    robustness: bool = param(True, "rerun LLKD and the best baseline under the other protocol")
+    bootstrap_replicates: int = param(2000, "replicates of the paired bootstrap over seeds and test texts")
 
-    name: str
-    strategy: str = "all"
-    params: dict = field(default_factory=dict)
-    training: dict = field(default_factory=dict)
-    targets: Literal["pseudo", "gold"] = "pseudo"
+    def __post_init__(self) -> None:
+        check_types(self)
+        for name in ("seeds", "tuning_seeds"):
+            values = getattr(self, name)
+            if not values or not all(isinstance(s, int) and not isinstance(s, bool) for s in values):
+                raise ParameterError(f"{name} must be a non-empty list of integers, got {values!r}")
+        if set(self.seeds) & set(self.tuning_seeds):
+            raise ParameterError(f"tuning_seeds {self.tuning_seeds} must not overlap the reported seeds {self.seeds}")
+        if self.bootstrap_replicates < 100:
+            raise ParameterError(f"bootstrap_replicates must be at least 100, got {self.bootstrap_replicates}")
 
-    def config(self, base: TrainConfig, seed: int) -> TrainConfig:
-        overrides = dict(self.training)
-        if overrides.get("min_kept_per_step") == -1:
-            overrides["min_kept_per_step"] = base.batch_size
-        return replace(base, seed=seed, **overrides)
 
-
-def baseline_methods(llkd: dict | None = None) -> list[Method]:
-    """Notebook 04's rows: every baseline of method.md, LLKD without and with weights, and the ceiling.
-    ``llkd`` (``{"params": ..., "training": ...}``) sets LLKD's variant, e.g. the one notebook 03 chose."""
-    llkd = llkd or {}
-    params, training = dict(llkd.get("params", {})), dict(llkd.get("training", {}))
-    return [
-        Method("all pseudo-labels", "all"),
-        Method("fixed confidence threshold (0.5)", "fixed_threshold", {"threshold": 0.5}),
-        Method("top 50% per class", "topk_per_class", {"fraction": 0.5}),
-        Method("adaptive teacher threshold only", "llkd", {**params, "use_student": False, "weighting": "none"}, training),
-        Method("student uncertainty only", "llkd", {**params, "use_teacher": False, "weighting": "none"}, training),
-        Method("small-loss selection", "small_loss"),
-        Method("self-paced learning", "self_paced"),
-        Method("soft weighting (SoftMatch-style)", "soft_weighting"),
-        Method("LLKD without weights", "llkd", {**params, "weighting": "none"}, training),
-        Method("LLKD", "llkd", params, training),
-        Method("gold labels (ceiling, uses gold)", "all", targets="gold"),
-    ]
+COST_COLUMNS = ("optimizer_steps", "gradient_samples", "training_forwards", "seconds")
 
 
 @dataclass
 class Comparison:
-    """Per-(method, seed) scores and test predictions; a run whose strategy kept nothing for a whole
-    pass over the pool has ``status`` "starved: ..." and no scores."""
+    """Per-(method, seed) scores, costs, test predictions and learning curves. A run whose strategy
+    kept nothing for a whole pass over the pool has ``status`` "starved: ..." and no scores."""
 
     runs: pd.DataFrame
     predictions: dict[tuple[str, int], np.ndarray]
+    curves: dict[tuple[str, int], pd.DataFrame]
+    protocol: str
 
     def summary(self) -> pd.DataFrame:
         """Mean and std over seeds per method (starved runs excluded, and counted), in run order."""
         order = list(dict.fromkeys(self.runs["method"]))
         grouped = self.runs.groupby("method", sort=False)
+        mean = grouped[["test_accuracy", "test_macro_f1", "val_target_macro_f1", "fraction_used", *COST_COLUMNS]].mean()
         table = pd.DataFrame({
-            "accuracy_mean": grouped["test_accuracy"].mean(), "accuracy_std": grouped["test_accuracy"].std(ddof=1),
-            "macro_f1_mean": grouped["test_macro_f1"].mean(), "macro_f1_std": grouped["test_macro_f1"].std(ddof=1),
-            "val_macro_f1_mean": grouped["val_target_macro_f1"].mean(),
-            "pool_used": grouped["fraction_used"].mean(), "seconds": grouped["seconds"].mean(), "seeds": grouped.size(),
-            "starved_runs": grouped["status"].agg(lambda s: int((s != "ok").sum())),
+            "accuracy_mean": mean["test_accuracy"], "accuracy_std": grouped["test_accuracy"].std(ddof=1),
+            "macro_f1_mean": mean["test_macro_f1"], "macro_f1_std": grouped["test_macro_f1"].std(ddof=1),
+            "val_macro_f1_mean": mean["val_target_macro_f1"], "pool_used": mean["fraction_used"],
+            **{column: mean[column] for column in COST_COLUMNS},
+            "seeds": grouped.size(), "starved_runs": grouped["status"].agg(lambda s: int((s != "ok").sum())),
         })
         return table.loc[order]
+
+    def stacked_predictions(self, method: str, seeds: list[int]) -> np.ndarray:
+        """``[S, N]`` predicted classes of ``method``, one row per seed."""
+        return np.stack([self.predictions[(method, seed)].argmax(axis=1) for seed in seeds])
+
+    def against(self, reference: str, gold: np.ndarray, num_labels: int, replicates: int = 2000,
+                metric: str = "macro_f1") -> dict[str, PairedDifference]:
+        """``reference - method`` for every other method that ran on every seed, paired over seeds and
+        test texts (the seeds where either starved are left out)."""
+        out = {}
+        for method in dict.fromkeys(self.runs["method"]):
+            if method == reference:
+                continue
+            seeds = [s for s in sorted(set(self.runs["seed"]))
+                     if (method, s) in self.predictions and (reference, s) in self.predictions]
+            if not seeds:
+                continue
+            out[method] = paired_bootstrap(gold, self.stacked_predictions(reference, seeds),
+                                           self.stacked_predictions(method, seeds), num_labels, metric, replicates)
+        return out
 
     def per_class_f1(self, gold: np.ndarray, labels: list[str]) -> pd.DataFrame:
         """Per-class test F1 averaged over seeds, one column per method."""
@@ -96,27 +99,52 @@ class Comparison:
             out.setdefault(method, []).append(per_class_f1(gold, proba.argmax(axis=1), len(labels)))
         return pd.DataFrame({m: np.mean(v, axis=0) for m, v in out.items()}, index=labels)
 
+    def learning_curves(self) -> pd.DataFrame:
+        """Every run's validation curve, long format: method, seed, step, scores."""
+        frames = [curve.assign(method=method, seed=seed) for (method, seed), curve in self.curves.items()]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
-def run_methods(artifact: TeacherArtifact, methods: list[Method], seeds: list[int], base: TrainConfig,
-                progress: bool = True) -> Comparison:
-    """Train every method on every seed (same artifact, student, budget); progress bar over runs."""
+
+def verdict_table(differences: dict[str, PairedDifference], reference: str = LLKD_ROW) -> pd.DataFrame:
+    """One row per method: the paired difference ``reference - method``, its interval, the verdict."""
+    return pd.DataFrame({
+        f"{reference} − method (mean over seeds)": {m: d.mean for m, d in differences.items()},
+        "95 % interval": {m: f"[{d.low:+.3f}, {d.high:+.3f}]" for m, d in differences.items()},
+        "per seed": {m: " ".join(f"{x:+.3f}" for x in d.per_seed) for m, d in differences.items()},
+        f"{reference} is": {m: d.verdict for m, d in differences.items()},
+    })
+
+
+def run_methods(artifact: TeacherArtifact, methods: list[Method], seeds: list[int], config: TrainConfig,
+                features: DataFeatures | None = None, progress: bool = True) -> Comparison:
+    """Train every method on every seed (same artifact, student, budget, protocol); a progress bar
+    over runs. Features are computed once and shared."""
+    from tqdm.auto import tqdm
+
     if not seeds:
         raise ValueError("at least one seed is needed")
-    data = {targets: TrainingData.from_artifact(artifact, targets, base.model_selection) for targets in ("pseudo", "gold")}
-    rows, predictions = [], {}
-    with tqdm(total=len(methods) * len(seeds), desc="training runs", disable=not progress, unit="run", mininterval=10) as bar:
+    data = {t: TrainingData.from_artifact(artifact, t, config.model_selection) for t in {m.targets for m in methods}}
+    features = features or DataFeatures.encode(next(iter(data.values())), config)
+    rows, predictions, curves = [], {}, {}
+    with tqdm(total=len(methods) * len(seeds), desc="training runs", disable=not progress, unit="run") as bar:
         for method in methods:
             for seed in seeds:
                 bar.set_postfix_str(f"{method.name} / seed {seed}")
                 try:
                     result = train_student(data[method.targets], make_strategy(method.strategy, **method.params),
-                                           method.config(base, seed))
+                                           replace(config, seed=seed), features)
                 except EmptySelectionError as error:  # a starved method is a result, not a crash
-                    rows.append({"method": method.name, "seed": seed, "status": f"starved: {str(error).split(';')[0]}",
-                                 **dict.fromkeys(("test_accuracy", "test_macro_f1", "val_target_macro_f1", "fraction_used", "seconds"), np.nan)})
+                    rows.append({"method": method.name, "seed": seed, "status": f"starved: {str(error).split(';')[0]}"})
                 else:
+                    costs = result.costs
                     rows.append({"method": method.name, "seed": seed, "status": "ok", **result.metrics,
-                                 "seconds": result.seconds, "best_step": result.best_step})
+                                 "best_step": result.best_step, "optimizer_steps": costs.optimizer_steps,
+                                 "gradient_samples": costs.gradient_samples, "training_forwards": costs.training_forwards,
+                                 "seconds": result.seconds})
                     predictions[(method.name, seed)] = result.test_proba
+                    curves[(method.name, seed)] = result.evals
                 bar.update(1)
-    return Comparison(runs=pd.DataFrame(rows), predictions=predictions)
+    runs = pd.DataFrame(rows).reindex(columns=[
+        "method", "seed", "status", "test_accuracy", "test_macro_f1", "val_target_macro_f1", "val_gold_macro_f1",
+        "fraction_used", "best_step", *COST_COLUMNS])
+    return Comparison(runs=runs, predictions=predictions, curves=curves, protocol=config.protocol)

@@ -4,62 +4,55 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
 
 from .artifacts import SPLITS, TeacherArtifact, build_artifact
 from .assets import OFFLINE_TEACHER
-from .cache import TeacherCache
 from .calibration import CONTENT_FREE_TEXTS, softmax
-from .data import DatasetSpec, Splits, get_spec, load_dataset_frame, local_spec, split_dataset
-from .prompts import Prompt, build_prompt
-from .teacher import Teacher
+from .data import DataConfig, DataError, DatasetSpec, Splits, load_splits
+from .params import param, values_of
 from .validation import check_range, check_types
 
-ARTIFACT_NAME = "teacher_labels.parquet"
+if TYPE_CHECKING:
+    from .prompts import Prompt
+    from .teacher import Teacher
 
 
 @dataclass
-class LabelingConfig:
-    """Parameters of notebook 01 (see its parameters cell)."""
+class TeacherConfig:
+    """The teacher and how it is prompted (notebook 01)."""
 
-    dataset: str = "bbc_news"
-    labels: list | None = None  # local files only: the label set
-    task: str | None = None  # local files only: the instruction
-    text_column: str = "text"
-    label_column: str = "label"
-    teacher: str = OFFLINE_TEACHER
-    teacher_revision: str | None = None
-    max_words: int = 120
-    num_examples: int = 0
-    calibration: Literal["none", "batch", "contextual"] = "batch"
-    pool_size: int | None = 600
-    validation_size: int = 100
-    test_size: int | None = None
-    seed: int = 0
-    teacher_batch_size: int = 8
-    cache_path: str = "cache/teacher.sqlite"
+    teacher: str = param(OFFLINE_TEACHER, "the LLM: offline:smollm2-135m, a hub id, a local folder or a .gguf file")
+    teacher_revision: str | None = param(None, "hub teachers: a commit or tag that pins the weights")
+    max_words: int = param(120, "the text is cut to its first words in the prompt")
+    num_examples: int = param(0, "in-context examples, taken from the labelled validation set")
+    calibration: Literal["none", "batch", "contextual"] = param(
+        "batch", "how the teacher's distribution is calibrated before it gives pseudo-labels (ours)")
+    teacher_batch_size: int = param(8, "texts scored together")
+    cache_path: str | None = param(None, "teacher outputs cache (None: cache/teacher.sqlite beside the run folder)")
 
     def __post_init__(self) -> None:
         check_types(self)
         check_range("max_words", self.max_words, 1, None)
         check_range("num_examples", self.num_examples, 0, None)
         check_range("teacher_batch_size", self.teacher_batch_size, 1, None)
+        if self.teacher.endswith(".gguf") or self.teacher.startswith((".", "/")):
+            if not Path(self.teacher).exists():
+                raise DataError(f"teacher file or folder not found: {self.teacher}")
 
-    def spec(self) -> DatasetSpec:
-        if Path(self.dataset).suffix.lower() in (".csv", ".jsonl", ".ndjson", ".parquet"):
-            if not self.labels or not self.task:
-                raise ValueError("a local dataset file needs `labels` (the label set) and `task` (the instruction)")
-            return local_spec(self.dataset, self.labels, self.task, text_column=self.text_column, label_column=self.label_column)
-        return get_spec(self.dataset)
+    def resolved_cache_path(self, run_dir: str | Path) -> Path:
+        return Path(self.cache_path) if self.cache_path else Path(run_dir).parent / "cache" / "teacher.sqlite"
 
 
 def in_context_examples(validation: pd.DataFrame, spec: DatasetSpec, count: int, seed: int) -> list[tuple[str, str]]:
     """``count`` labelled examples from the validation set, cycling through the classes."""
     if count == 0:
         return []
+    if validation["label"].isna().any():
+        raise DataError("num_examples > 0 needs a labelled validation set (give eval_dataset or a labelled file)")
     shuffled = validation.sample(frac=1.0, random_state=seed)
     by_class = [group for _, group in shuffled.groupby("label", sort=True)]
     picked = [by_class[i % len(by_class)].iloc[i // len(by_class)] for i in range(count)]
@@ -68,41 +61,46 @@ def in_context_examples(validation: pd.DataFrame, spec: DatasetSpec, count: int,
 
 @dataclass
 class LabelingRun:
-    """What labeling produced: the artifact, and how many texts the teacher scored in this run."""
+    """What labeling produced: the artifact, and how many of its texts the teacher scored in this run."""
 
     artifact: TeacherArtifact
     newly_scored: int  # the rest came from the cache
 
 
-def prepare(config: LabelingConfig) -> tuple[DatasetSpec, Splits, Teacher, Prompt]:
+def prepare(data: DataConfig, config: TeacherConfig) -> tuple[DatasetSpec, Splits, "Teacher", "Prompt"]:
     """Data, split, teacher and prompt: everything before any text is scored."""
-    spec = config.spec()
-    splits = split_dataset(load_dataset_frame(spec), seed=config.seed, validation_size=config.validation_size,
-                           pool_size=config.pool_size, test_size=config.test_size)
+    from .prompts import build_prompt
+    from .teacher import Teacher
+
+    spec = data.spec()
+    splits = load_splits(data)
     teacher = Teacher.load(config.teacher, revision=config.teacher_revision)
-    examples = in_context_examples(splits.validation, spec, config.num_examples, config.seed)
+    examples = in_context_examples(splits.validation, spec, config.num_examples, data.split_seed)
     prompt = build_prompt(teacher.tokenizer, spec.task, spec.verbalizers, config.max_words, examples)
     return spec, splits, teacher, prompt
 
 
-def label_all(config: LabelingConfig, spec: DatasetSpec, splits: Splits, teacher: Teacher, prompt: Prompt,
-              progress: bool = True) -> LabelingRun:
+def label_all(data: DataConfig, config: TeacherConfig, spec: DatasetSpec, splits: Splits, teacher: "Teacher",
+              prompt: "Prompt", cache_path: str | Path, progress: bool = True) -> LabelingRun:
     """Score pool, validation and test (through the cache) and assemble the artifact."""
+    from .cache import TeacherCache
+
     scorer = teacher.scorer(prompt, spec.verbalizers)
-    cache = TeacherCache(config.cache_path)
-    cached_before = len(cache)
+    cache = TeacherCache(cache_path)
     try:
         frames = splits.frames()
         texts = [t for name in SPLITS for t in frames[name]["text"]]
+        cached_before = len(cache)
         logprobs = scorer.logprobs(texts, cache=cache, batch_size=config.teacher_batch_size, progress=progress)
-        content_free = softmax(scorer.logprobs(list(CONTENT_FREE_TEXTS), cache=cache, progress=False)).mean(axis=0)
         newly_scored = len(cache) - cached_before
+        content_free = softmax(scorer.logprobs(list(CONTENT_FREE_TEXTS), cache=cache, progress=False)).mean(axis=0)
     finally:
         cache.close()
     bounds = np.cumsum([0] + [len(frames[name]) for name in SPLITS])
     raw = {name: softmax(logprobs[bounds[i]: bounds[i + 1]]) for i, name in enumerate(SPLITS)}
     artifact = build_artifact(frames, raw, list(spec.labels), config.calibration, content_free, meta={
-        "dataset": config.dataset, "verbalizers": list(spec.verbalizers), "teacher": teacher.name,
-        "teacher_fingerprint": teacher.fingerprint, "prompt": asdict(prompt), "config": asdict(config),
+        "dataset": data.dataset, "verbalizers": list(spec.verbalizers), "task": spec.task, "teacher": teacher.name,
+        "teacher_fingerprint": teacher.fingerprint, "prompt": asdict(prompt),
+        "duplicates_removed": asdict(splits.duplicates), "data": values_of(data), "teacher_config": values_of(config),
     })
     return LabelingRun(artifact=artifact, newly_scored=newly_scored)

@@ -6,7 +6,9 @@ The training loop calls, for each batch drawn from the pool::
     weights = strategy.weights(signals)  # [B] >= 0; a zero weight drops the sample
 
 and the loss is ``sum_i w_i * CE_i / #{i : w_i > 0}``. ``fit_pool`` sees the whole pool's teacher
-signals once before training (for strategies with static, pool-level thresholds).
+signals once before training (for strategies with static, pool-level thresholds). A strategy that
+reads the student (``needs_student``) gets its uncertainty and loss from a no-gradient pass; the
+others see the teacher's signals only and cost no extra student pass.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import ClassVar, Literal
 import numpy as np
 import torch
 
+from .params import param
 from .validation import ParameterError, check_range, check_types
 
 
@@ -27,8 +30,8 @@ class BatchSignals:
 
     pseudo_label: torch.Tensor  # [B] teacher's label y^
     confidence: torch.Tensor  # [B] teacher's confidence c = max p^T
-    uncertainty: torch.Tensor  # [B] student's entropy / log K, in [0, 1]
-    loss: torch.Tensor  # [B] student's cross-entropy against y^
+    uncertainty: torch.Tensor | None  # [B] student's entropy / log K, in [0, 1] (needs_student only)
+    loss: torch.Tensor | None  # [B] student's cross-entropy against y^ (needs_student only)
     num_labels: int
     progress: float  # optimizer steps done / budget, in [0, 1]
 
@@ -38,6 +41,7 @@ class Strategy:
     """Base: keep every sample with weight 1 (plain fine-tuning on all pseudo-labels)."""
 
     name: ClassVar[str] = "all"
+    needs_student: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         check_types(self)
@@ -136,24 +140,28 @@ class LLKD(Strategy):
     ``(c+u)/2`` (``mean``) or 1 (``none``), normalised to mean 1 over the kept samples.
     Turning one half off gives the teacher-only and student-only baselines.
 
-    Threshold options (method.md: the paper's exact constants are not known to us):
+    Threshold options (the paper's exact constants are not known to us; papers/README.md):
     ``teacher_level``: ``ema`` (moving average of batch means), ``kept_ema`` (moving average over the
     kept samples only), ``quantile`` (static per-class ``quantile`` of c over the pool).
     ``init``: ``first_batch`` (averages start at the first statistics) or ``prior`` (teacher 1/K,
     student 1, as in the prototype). ``student_momentum`` (``None``: same as ``momentum``) sets how
     fast the student threshold follows the student's falling entropy: with 0.99 it lags behind and
-    the selection starves; 0.5 won the validation study of notebook 03 on the offline default.
+    the selection starves. Notebook 03 tunes it on the validation set, as every method is tuned.
     """
 
     name: ClassVar[str] = "llkd"
-    use_teacher: bool = True
-    use_student: bool = True
-    weighting: Literal["product", "mean", "none"] = "product"
-    momentum: float = 0.99
-    student_momentum: float | None = 0.5
-    init: Literal["first_batch", "prior"] = "first_batch"
-    teacher_level: Literal["ema", "kept_ema", "quantile"] = "ema"
-    quantile: float = 0.5
+    use_teacher: bool = param(True, "select on the teacher's confidence", study=False)
+    use_student: bool = param(True, "select on the student's uncertainty", study=False)
+    weighting: Literal["product", "mean", "none"] = param(
+        "product", "weights of the kept samples: c*u (product), (c+u)/2 (mean) or none")
+    momentum: float = param(0.99, "momentum of the moving averages behind the thresholds")
+    student_momentum: float | None = param(
+        0.5, "momentum of the student-uncertainty averages (None: momentum); high values lag and starve")
+    init: Literal["first_batch", "prior"] = param(
+        "first_batch", "averages start at the first batch's statistics, or at 1/K (teacher) and 1 (student)")
+    teacher_level: Literal["ema", "kept_ema", "quantile"] = param(
+        "ema", "teacher threshold level: moving average of all, of the kept, or a per-class pool quantile")
+    quantile: float = param(0.5, "the per-class quantile when teacher_level is quantile")
     _teacher: ClassWiseEMA | None = field(default=None, init=False, repr=False)
     _student: ClassWiseEMA | None = field(default=None, init=False, repr=False)
     _pool_quantiles: np.ndarray | None = field(default=None, init=False, repr=False)
@@ -166,6 +174,10 @@ class LLKD(Strategy):
         check_range("quantile", self.quantile, 0.0, 1.0)
         if not (self.use_teacher or self.use_student):
             raise ParameterError("LLKD needs use_teacher or use_student (or both); with neither, use 'all'")
+
+    @property
+    def needs_student(self) -> bool:
+        return self.use_student
 
     def fit_pool(self, confidence: np.ndarray, pseudo_label: np.ndarray, num_labels: int) -> None:
         prior = self.init == "prior"
@@ -195,7 +207,8 @@ class LLKD(Strategy):
     def update(self, s: BatchSignals) -> None:
         if self._teacher is None:
             raise RuntimeError("LLKD.fit_pool must run before training")
-        self._student.update(s.uncertainty, s.pseudo_label)
+        if self.use_student:
+            self._student.update(s.uncertainty, s.pseudo_label)
         if self.teacher_level == "ema":
             self._teacher.update(s.confidence, s.pseudo_label)
         elif self.teacher_level == "kept_ema":
@@ -209,7 +222,8 @@ class LLKD(Strategy):
         keep = self._keep(s).float()
         if self.weighting == "none" or keep.sum() == 0:
             return keep
-        raw = s.confidence * s.uncertainty if self.weighting == "product" else (s.confidence + s.uncertainty) / 2
+        uncertainty = s.uncertainty if self.use_student else torch.ones_like(s.confidence)
+        raw = s.confidence * uncertainty if self.weighting == "product" else (s.confidence + uncertainty) / 2
         raw = raw * keep
         return raw * keep.sum() / raw.sum().clamp_min(1e-12)
 
@@ -228,6 +242,7 @@ class SmallLoss(Strategy):
     ``r_t = max_drop * min(1, progress / ramp)``."""
 
     name: ClassVar[str] = "small_loss"
+    needs_student: ClassVar[bool] = True
     max_drop: float = 0.5
     ramp: float = 0.3
 
@@ -252,6 +267,7 @@ class SelfPaced(Strategy):
     ``start`` to ``end`` (in units of log K, the loss of a uniform prediction) over the budget."""
 
     name: ClassVar[str] = "self_paced"
+    needs_student: ClassVar[bool] = True
     start: float = 1.0
     end: float = 3.0
     _lambda: float = field(default=0.0, init=False, repr=False)

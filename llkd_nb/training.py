@@ -1,35 +1,48 @@
 """One training loop for every method: the student learns from pseudo-labels through a strategy.
 
-Each batch drawn from the pool goes through one forward pass; its cross-entropy against the teacher's
-labels and the student's uncertainty (normalised entropy) both come from that pass. The strategy
-turns the batch's signals into per-sample weights (zero drops a sample). Kept samples accumulate
-until ``min_kept_per_step`` of them are there; then one optimizer step on
-``sum_i w_i CE_i / #kept``. The budget is counted in optimizer steps, so a strategy that keeps less
-does not train less. With ``min_kept_per_step=1`` every batch with a kept sample makes one step.
+Each optimizer step of the budget goes like this:
+
+1. **select**: batches are drawn from the pool (a fresh seeded permutation per pass). When the
+   strategy reads the student (its uncertainty or loss), the drawn batch goes through the student
+   once without gradients (eval mode) to give those signals; the strategy updates its state and
+   returns per-sample weights (zero drops a sample);
+2. **update**: one forward/backward pass on the kept samples, loss ``sum_i w_i CE_i / #kept``.
+
+The ``protocol`` is the same for every method of a comparison:
+
+- ``full_batches``: every update holds exactly ``batch_size`` kept samples; batches are drawn until
+  there are enough (kept samples left over wait for the next update). Every method gets the same
+  number of gradient samples; selecting methods pay with more selection passes.
+- ``masked_batches``: every update is one drawn batch with its dropped samples masked out. Every
+  method sees the same batches; selecting methods learn from fewer gradient samples.
+
+Validation is scored ``num_evals`` times (learning curve; model selection), the test set once, at the
+chosen checkpoint. Every cost is counted (:class:`Costs`).
 """
 
 from __future__ import annotations
 
-import copy
 import math
 import random
 import time
-import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import pandas as pd
 import torch
-from transformers import get_linear_schedule_with_warmup
 
 from .artifacts import TeacherArtifact
 from .assets import OFFLINE_STUDENT
+from .devices import pick_device
 from .metrics import classification_scores
+from .params import param
 from .selection import BatchSignals, Strategy
-from .student import load_student, predict_proba, take, tokenize
-from .teacher import pick_device
+from .student import Features, Student, encode
 from .validation import ParameterError, check_range, check_types
+
+PROTOCOLS = ("full_batches", "masked_batches")
 
 
 class EmptySelectionError(RuntimeError):
@@ -38,75 +51,127 @@ class EmptySelectionError(RuntimeError):
 
 @dataclass
 class TrainConfig:
-    """Student training parameters (every method shares them)."""
+    """Student training: the protocol every method shares (notebooks 02-04)."""
 
-    student: str = OFFLINE_STUDENT
-    max_length: int = 32
-    batch_size: int = 16
-    lr: float = 3e-4
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.1
-    max_steps: int = 60
-    min_kept_per_step: int = 1
-    max_grad_norm: float = 1.0
-    eval_every: int | None = None  # optimizer steps; default: one pass over the pool
-    eval_test_during_training: bool = True
-    model_selection: Literal["pseudo", "gold", "last"] = "pseudo"
-    seed: int = 0
-    device: str | None = None
+    student: str = param(OFFLINE_STUDENT, "the student encoder: offline:minilm-l6, roberta-base (the paper's), a folder")
+    trainable_layers: int | None = param(
+        1, "fine-tune the top layers and the head; the frozen ones run once per text (None: all, as the paper)")
+    max_length: int = param(32, "tokens per text for the student: the title and the opening words")
+    batch_size: int = param(16, "samples per update")
+    lr: float = param(3e-4, "AdamW learning rate (linear warm-up, then linear decay)")
+    weight_decay: float = param(0.01, "AdamW weight decay (not on biases and norms)")
+    warmup_ratio: float = param(0.1, "fraction of the budget spent warming up the learning rate")
+    max_steps: int = param(150, "budget in optimizer steps, the same for every method")
+    protocol: Literal["full_batches", "masked_batches"] = param(
+        "full_batches", "full_batches: every update has batch_size kept samples; masked_batches: one drawn batch")
+    max_grad_norm: float = param(1.0, "gradient clipping")
+    num_evals: int = param(12, "validation scores per run: the learning curve and the checkpoint choice")
+    model_selection: Literal["pseudo", "gold", "last"] = param(
+        "pseudo", "checkpoint choice: validation vs. pseudo-labels (no gold), vs. gold, or the last step")
+    seed: int = param(0, "training seed: head initialisation, batch order, dropout")
+    device: str | None = param(None, "cpu, cuda, ... (None: CUDA when present)")
 
     def __post_init__(self) -> None:
         check_types(self)
-        for name in ("max_length", "batch_size", "max_steps", "min_kept_per_step"):
+        for name in ("max_length", "batch_size", "max_steps", "num_evals"):
             check_range(name, getattr(self, name), 1, None)
+        if self.trainable_layers is not None:
+            check_range("trainable_layers", self.trainable_layers, 0, None)
         check_range("lr", self.lr, 0.0, None, low_open=True)
         check_range("warmup_ratio", self.warmup_ratio, 0.0, 1.0, high_open=True)
-        if self.eval_every is not None:
-            check_range("eval_every", self.eval_every, 1, None)
+        if self.student.startswith((".", "/")) and not Path(self.student).exists():
+            raise ParameterError(f"student folder not found: {self.student}")
+
+    def evaluation_steps(self) -> list[int]:
+        """The optimizer steps after which validation is scored, evenly spread, the last included."""
+        count = min(self.num_evals, self.max_steps)
+        return sorted({math.ceil(self.max_steps * (i + 1) / count) for i in range(count)})
 
 
 @dataclass
 class TrainingData:
     """Texts and targets for one run. ``pool_target`` is what the student learns from (the teacher's
-    pseudo-labels, or gold for the supervised ceiling); ``val_target`` drives model selection."""
+    pseudo-labels, or gold for the supervised ceiling); ``val_target`` drives model selection.
+    ``val_gold`` / ``test_gold`` are ``None`` where there is no gold."""
 
-    num_labels: int
+    labels: list[str]
     pool_text: list[str]
     pool_target: np.ndarray
     pool_confidence: np.ndarray
     val_text: list[str]
     val_target: np.ndarray
-    val_gold: np.ndarray
+    val_gold: np.ndarray | None
     test_text: list[str]
-    test_gold: np.ndarray
+    test_gold: np.ndarray | None
+
+    @property
+    def num_labels(self) -> int:
+        return len(self.labels)
 
     @classmethod
     def from_artifact(cls, artifact: TeacherArtifact, targets: Literal["pseudo", "gold"] = "pseudo",
                       model_selection: Literal["pseudo", "gold", "last"] = "pseudo") -> "TrainingData":
         if targets not in ("pseudo", "gold"):
             raise ParameterError(f"targets must be 'pseudo' or 'gold', got {targets!r}")
-        pool_target = artifact.pseudo_labels("pool") if targets == "pseudo" else artifact.gold("pool")
-        val_target = artifact.gold("validation") if model_selection == "gold" else artifact.pseudo_labels("validation")
+        gold = {s: artifact.gold(s) if artifact.has_gold(s) else None for s in ("validation", "test")}
+        if model_selection == "gold" and gold["validation"] is None:
+            raise ParameterError("model_selection='gold' needs a labelled validation set; use 'pseudo' or 'last'")
         return cls(
-            num_labels=artifact.num_labels, pool_text=artifact.texts("pool"), pool_target=pool_target,
+            labels=artifact.labels, pool_text=artifact.texts("pool"),
+            pool_target=artifact.pseudo_labels("pool") if targets == "pseudo" else artifact.gold("pool"),
             pool_confidence=artifact.confidence("pool"), val_text=artifact.texts("validation"),
-            val_target=val_target, val_gold=artifact.gold("validation"), test_text=artifact.texts("test"),
-            test_gold=artifact.gold("test"),
+            val_target=gold["validation"] if model_selection == "gold" else artifact.pseudo_labels("validation"),
+            val_gold=gold["validation"], test_text=artifact.texts("test"), test_gold=gold["test"],
         )
 
 
 @dataclass
+class DataFeatures:
+    """The student's inputs for pool, validation and test, computed once and shared by every run
+    with the same student, ``max_length`` and ``trainable_layers``."""
+
+    pool: Features
+    val: Features
+    test: Features
+
+    @classmethod
+    def encode(cls, data: TrainingData, config: TrainConfig) -> "DataFeatures":
+        device = pick_device(config.device)
+        run = lambda texts: encode(config.student, texts, config.max_length, config.trainable_layers, device)  # noqa: E731
+        return cls(run(data.pool_text), run(data.val_text), run(data.test_text))
+
+
+@dataclass
+class Costs:
+    """What a run spent, in samples: selection passes (no gradient), update passes (= gradient
+    samples), and evaluations."""
+
+    optimizer_steps: int = 0
+    gradient_samples: int = 0
+    selection_forwards: int = 0
+    evaluation_forwards: int = 0
+    drawn: int = 0
+
+    @property
+    def training_forwards(self) -> int:
+        """Student forward passes spent on training (selection + update), in samples."""
+        return self.selection_forwards + self.gradient_samples
+
+
+@dataclass
 class TrainResult:
-    """What a run produced: per-batch log, evaluations, per-sample usage, final scores."""
+    """What a run produced: per-batch log, evaluations, per-sample usage, costs, final scores."""
 
     steps: pd.DataFrame
     evals: pd.DataFrame
     usage: np.ndarray  # per pool sample: optimizer steps it entered with non-zero weight
     best_step: int
     metrics: dict[str, float]
+    val_proba: np.ndarray
     test_proba: np.ndarray
+    costs: Costs
     seconds: float
-    model: torch.nn.Module = field(repr=False)
+    student: Student = field(repr=False)
 
     @property
     def fraction_used(self) -> float:
@@ -121,7 +186,7 @@ def set_seed(seed: int) -> None:
 
 
 def batch_indices(num_samples: int, batch_size: int, seed: int):
-    """Endless seeded stream of ``(epoch, index tensor)``: a fresh permutation each pass."""
+    """Endless seeded stream of ``(pass, index tensor)``: a fresh permutation each pass."""
     generator = torch.Generator().manual_seed(seed)
     epoch = 0
     while True:
@@ -133,153 +198,177 @@ def batch_indices(num_samples: int, batch_size: int, seed: int):
 
 def make_optimizer(model: torch.nn.Module, config: TrainConfig):
     """AdamW (no weight decay on biases and norms) with linear warm-up and decay over the budget."""
+    from transformers import get_linear_schedule_with_warmup
+
     no_decay = ("bias", "LayerNorm.weight", "layernorm.weight", "norm.weight")
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     groups = [
-        {"params": [p for n, p in model.named_parameters() if not n.endswith(no_decay)], "weight_decay": config.weight_decay},
-        {"params": [p for n, p in model.named_parameters() if n.endswith(no_decay)], "weight_decay": 0.0},
+        {"params": [p for n, p in named if not n.endswith(no_decay)], "weight_decay": config.weight_decay},
+        {"params": [p for n, p in named if n.endswith(no_decay)], "weight_decay": 0.0},
     ]
     optimizer = torch.optim.AdamW(groups, lr=config.lr)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * config.max_steps), config.max_steps)
     return optimizer, scheduler
 
 
-def textbook_fine_tuning(data: TrainingData, config: TrainConfig, on_step=None) -> torch.nn.Module:
+def _optimizer_step(student: Student, loss: torch.Tensor, optimizer, config: TrainConfig) -> None:
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(student.parameters(), config.max_grad_norm)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+
+
+def textbook_fine_tuning(data: TrainingData, config: TrainConfig, features: DataFeatures | None = None,
+                         on_step=None) -> Student:
     """Plain fine-tuning written out: mean cross-entropy on every sample of every batch, no strategy.
 
     The reference that the shared loop with the keep-all strategy must reproduce (tested), and the
     baseline of ``benchmarks/training_step.py``. ``on_step()`` is called after each optimizer step.
     """
-    device = pick_device(config.device)
+    features = features or DataFeatures.encode(data, config)
     set_seed(config.seed)
-    model, tokenizer = load_student(config.student, data.num_labels, device, config.seed)
-    encoded = tokenize(tokenizer, data.pool_text, config.max_length)
+    student = Student.load(config.student, data.num_labels, features.pool, pick_device(config.device), config.seed)
     targets = torch.tensor(np.asarray(data.pool_target), dtype=torch.long)
-    optimizer, scheduler = make_optimizer(model, config)
-    model.train()
+    optimizer, scheduler = make_optimizer(student.model, config)
+    student.model.train()
     batches = batch_indices(len(data.pool_text), config.batch_size, config.seed)
     for _, (_, index) in zip(range(config.max_steps), batches):
-        loss = torch.nn.functional.cross_entropy(model(**take(encoded, index, device)).logits, targets[index].to(device))
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
-        optimizer.step()
+        loss = torch.nn.functional.cross_entropy(student.logits(features.pool, index), targets[index].to(student.device))
+        _optimizer_step(student, loss, optimizer, config)
         scheduler.step()
-        optimizer.zero_grad()
         if on_step is not None:
             on_step()
-    return model
+    return student
 
 
-def _evaluate(model, encoded: dict, targets: dict[str, np.ndarray], device, num_labels: int) -> tuple[dict, np.ndarray]:
-    proba = predict_proba(model, encoded, device)
+def _scores(proba: np.ndarray, targets: dict[str, np.ndarray | None], num_labels: int) -> dict[str, float]:
     predictions = proba.argmax(axis=1)
-    scores = {f"{name}_{metric}": value for name, target in targets.items()
-              for metric, value in classification_scores(target, predictions, num_labels).items()}
-    return scores, proba
+    return {f"{name}_{metric}": value for name, target in targets.items() if target is not None
+            for metric, value in classification_scores(target, predictions, num_labels).items()}
 
 
-def train_student(data: TrainingData, strategy: Strategy, config: TrainConfig, progress=None) -> TrainResult:
-    """Train a fresh student on ``data`` through ``strategy``; see the module docstring."""
-    started = time.perf_counter()
-    device = pick_device(config.device)
-    set_seed(config.seed)
-    model, tokenizer = load_student(config.student, data.num_labels, device, config.seed)
-    pool = tokenize(tokenizer, data.pool_text, config.max_length)
-    val = tokenize(tokenizer, data.val_text, config.max_length)
-    test = tokenize(tokenizer, data.test_text, config.max_length)
-    pool_target = torch.tensor(np.asarray(data.pool_target), dtype=torch.long)
-    pool_confidence = torch.tensor(np.asarray(data.pool_confidence), dtype=torch.float32)
-    strategy.fit_pool(np.asarray(data.pool_confidence), np.asarray(data.pool_target), data.num_labels)
+class _Selector:
+    """Draws batches from the pool and turns them into weighted kept samples through a strategy."""
 
-    optimizer, scheduler = make_optimizer(model, config)
-    eval_every = config.eval_every or max(1, math.ceil(len(data.pool_text) / config.batch_size))
-    log_k = math.log(data.num_labels)
+    def __init__(self, data: TrainingData, strategy: Strategy, student: Student, features: Features,
+                 config: TrainConfig, costs: Costs) -> None:
+        self.strategy, self.student, self.features, self.costs = strategy, student, features, costs
+        self.targets = torch.tensor(np.asarray(data.pool_target), dtype=torch.long)
+        self.confidence = torch.tensor(np.asarray(data.pool_confidence), dtype=torch.float32)
+        self.num_labels, self.pool_size = data.num_labels, len(data.pool_text)
+        self.stream = batch_indices(self.pool_size, config.batch_size, config.seed)
+        self.log: list[dict] = []
+        self.current_pass, self.kept_this_pass = 0, 0
 
-    usage = np.zeros(len(data.pool_text), dtype=np.int64)
-    step_rows, eval_rows = [], []
-    pending_losses, pending_index, pending_kept = [], [], 0
-    best = {"score": -math.inf, "step": 0, "state": None}
-    steps_done, kept_this_epoch, current_epoch = 0, 0, 0
-    model.train()
+    def _signals(self, index: torch.Tensor, progress: float) -> BatchSignals:
+        device = self.student.device
+        uncertainty = loss = None
+        if self.strategy.needs_student:
+            self.student.model.eval()
+            with torch.inference_mode():
+                log_probs = torch.log_softmax(self.student.logits(self.features, index), dim=-1)
+            self.student.model.train()
+            self.costs.selection_forwards += len(index)
+            uncertainty = -(log_probs.exp() * log_probs).sum(-1) / math.log(self.num_labels)
+            loss = torch.nn.functional.nll_loss(log_probs, self.targets[index].to(device), reduction="none")
+        return BatchSignals(pseudo_label=self.targets[index].to(device), confidence=self.confidence[index].to(device),
+                            uncertainty=uncertainty, loss=loss, num_labels=self.num_labels, progress=progress)
 
-    def evaluate() -> None:
-        targets = {"val_target": data.val_target, "val_gold": data.val_gold}
-        scores, _ = _evaluate(model, val, targets, device, data.num_labels)
-        test_proba = None
-        if config.eval_test_during_training or steps_done == config.max_steps:
-            test_scores, test_proba = _evaluate(model, test, {"test": data.test_gold}, device, data.num_labels)
-            scores.update(test_scores)
-        eval_rows.append({"step": steps_done, **scores})
-        score = {"pseudo": scores["val_target_macro_f1"], "gold": scores["val_gold_macro_f1"], "last": steps_done}[config.model_selection]
-        if score > best["score"]:
-            best.update(score=score, step=steps_done, scores=scores, test_proba=test_proba,
-                        state={k: v.detach().clone() for k, v in model.state_dict().items()})
-
-    for batch_number, (epoch, index) in enumerate(batch_indices(len(data.pool_text), config.batch_size, config.seed)):
-        if steps_done >= config.max_steps:
-            break
-        if epoch != current_epoch:
-            if kept_this_epoch == 0:
+    def draw(self, step: int, progress: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """One drawn batch: its kept indices and their weights (the strategy sees it first)."""
+        epoch, index = next(self.stream)
+        if epoch != self.current_pass:
+            if self.kept_this_pass == 0:
                 raise EmptySelectionError(
-                    f"strategy {strategy.name!r} kept no sample during pass {current_epoch} over the pool "
-                    f"({len(data.pool_text)} samples); its thresholds exclude everything: {strategy.state()}"
-                )
-            current_epoch, kept_this_epoch = epoch, 0
-        logits = model(**take(pool, index, device)).logits.float()
-        log_probs = torch.log_softmax(logits, dim=-1)
-        targets = pool_target[index].to(device)
-        per_sample = torch.nn.functional.nll_loss(log_probs, targets, reduction="none")
-        detached = log_probs.detach()
-        signals = BatchSignals(
-            pseudo_label=targets, confidence=pool_confidence[index].to(device),
-            uncertainty=-(detached.exp() * detached).sum(-1) / log_k, loss=per_sample.detach(),
-            num_labels=data.num_labels, progress=steps_done / config.max_steps,
-        )
-        strategy.update(signals)
-        weights = strategy.weights(signals).detach()
+                    f"strategy {self.strategy.name!r} kept no sample during pass {self.current_pass} over the pool "
+                    f"({self.pool_size} samples); its thresholds exclude everything: {self.strategy.state()}")
+            self.current_pass, self.kept_this_pass = epoch, 0
+        signals = self._signals(index, progress)
+        self.strategy.update(signals)
+        weights = self.strategy.weights(signals).detach().cpu()
         if not torch.isfinite(weights).all() or (weights < 0).any():
-            raise FloatingPointError(f"strategy {strategy.name!r} returned invalid weights at step {steps_done}: "
+            raise FloatingPointError(f"strategy {self.strategy.name!r} returned invalid weights at step {step}: "
                                      f"{weights.tolist()} (weights must be finite and >= 0)")
         kept = weights > 0
-        n_kept = int(kept.sum())
-        kept_this_epoch += n_kept
-        step_rows.append({
-            "batch": batch_number, "step": steps_done, "epoch": epoch, "kept_fraction": n_kept / len(index),
-            "mean_weight": float(weights[kept].mean()) if n_kept else 0.0, "loss": float(per_sample.detach().mean()),
-            "mean_confidence": float(signals.confidence.mean()), "mean_uncertainty": float(signals.uncertainty.mean()),
-            **strategy.state(),
+        self.kept_this_pass += int(kept.sum())
+        self.costs.drawn += len(index)
+        self.log.append({
+            "step": step, "pass": epoch, "kept_fraction": float(kept.float().mean()),
+            "mean_weight": float(weights[kept].mean()) if kept.any() else 0.0,
+            "mean_confidence": float(signals.confidence.mean()),
+            **({"mean_uncertainty": float(signals.uncertainty.mean()), "loss": float(signals.loss.mean())}
+               if signals.uncertainty is not None else {}),
+            **self.strategy.state(),
         })
-        if n_kept:
-            pending_losses.append((weights * per_sample).sum())
-            pending_index.append(index[kept.cpu()])
-            pending_kept += n_kept
-        if pending_kept < config.min_kept_per_step:
-            continue
-        loss = torch.stack(pending_losses).sum() / pending_kept
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"non-finite loss {loss.item()} at step {steps_done} (strategy {strategy.name!r})")
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
-        optimizer.step()
+        return index[kept], weights[kept]
+
+
+def train_student(data: TrainingData, strategy: Strategy, config: TrainConfig, features: DataFeatures | None = None,
+                  progress=None) -> TrainResult:
+    """Train a fresh student on ``data`` through ``strategy``; see the module docstring.
+
+    ``features`` (from :meth:`DataFeatures.encode`) can be shared by runs with the same student
+    settings; ``progress.update(1)`` is called after every optimizer step.
+    """
+    started = time.perf_counter()
+    if config.protocol not in PROTOCOLS:
+        raise ParameterError(f"protocol must be one of {PROTOCOLS}, got {config.protocol!r}")
+    features = features or DataFeatures.encode(data, config)
+    set_seed(config.seed)
+    student = Student.load(config.student, data.num_labels, features.pool, pick_device(config.device), config.seed,
+                           labels=data.labels)
+    strategy.fit_pool(np.asarray(data.pool_confidence), np.asarray(data.pool_target), data.num_labels)
+    optimizer, scheduler = make_optimizer(student.model, config)
+    costs = Costs()
+    selector = _Selector(data, strategy, student, features.pool, config, costs)
+    targets = selector.targets
+    usage = np.zeros(len(data.pool_text), dtype=np.int64)
+    evaluation_steps, eval_rows = set(config.evaluation_steps()), []
+    best = {"score": -math.inf, "step": 0, "state": None, "val_proba": None}
+    waiting_index, waiting_weights = torch.zeros(0, dtype=torch.long), torch.zeros(0)
+    student.model.train()
+
+    for step in range(config.max_steps):
+        if config.protocol == "full_batches":
+            while len(waiting_index) < config.batch_size:
+                index, weights = selector.draw(step, step / config.max_steps)
+                waiting_index, waiting_weights = torch.cat([waiting_index, index]), torch.cat([waiting_weights, weights])
+            index, weights = waiting_index[: config.batch_size], waiting_weights[: config.batch_size]
+            waiting_index, waiting_weights = waiting_index[config.batch_size:], waiting_weights[config.batch_size:]
+        else:
+            index, weights = selector.draw(step, step / config.max_steps)
+        if len(index):  # a masked batch that kept nothing still spends its step of the budget
+            per_sample = torch.nn.functional.cross_entropy(
+                student.logits(features.pool, index), targets[index].to(student.device), reduction="none")
+            loss = (weights.to(student.device) * per_sample).sum() / len(index)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"non-finite loss {loss.item()} at step {step} (strategy {strategy.name!r})")
+            _optimizer_step(student, loss, optimizer, config)
+            np.add.at(usage, index.numpy(), 1)
+            costs.optimizer_steps += 1
+            costs.gradient_samples += len(index)
         scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        np.add.at(usage, torch.cat(pending_index).numpy(), 1)
-        pending_losses, pending_index, pending_kept = [], [], 0
-        steps_done += 1
         if progress is not None:
             progress.update(1)
-        if steps_done % eval_every == 0 or steps_done == config.max_steps:
-            evaluate()
+        if step + 1 in evaluation_steps:
+            val_proba = student.predict_proba(features.val)
+            costs.evaluation_forwards += len(features.val)
+            scores = _scores(val_proba, {"val_target": data.val_target, "val_gold": data.val_gold}, data.num_labels)
+            eval_rows.append({"step": step + 1, **scores})
+            score = {"pseudo": scores["val_target_macro_f1"], "gold": scores.get("val_gold_macro_f1"),
+                     "last": step + 1}[config.model_selection]
+            if score > best["score"]:
+                best.update(score=score, step=step + 1, val_proba=val_proba,
+                            state={k: v.detach().clone() for k, v in student.model.state_dict().items()})
 
-    model.load_state_dict(best["state"])
-    scores, test_proba = best["scores"], best["test_proba"]
-    if test_proba is None:  # the best checkpoint was chosen before its test set was scored
-        test_scores, test_proba = _evaluate(model, test, {"test": data.test_gold}, device, data.num_labels)
-        scores = {**scores, **test_scores}
-    steps = pd.DataFrame(step_rows)
-    if steps["kept_fraction"].eq(0).mean() > 0.5:
-        warnings.warn(f"strategy {strategy.name!r} kept nothing in {steps['kept_fraction'].eq(0).mean():.0%} of the batches")
+    student.model.load_state_dict(best["state"])
+    test_proba = student.predict_proba(features.test)
+    costs.evaluation_forwards += len(features.test)
+    metrics = {**eval_rows[[r["step"] for r in eval_rows].index(best["step"])],
+               **_scores(test_proba, {"test": data.test_gold}, data.num_labels)}
+    metrics.pop("step")
     return TrainResult(
-        steps=steps, evals=pd.DataFrame(eval_rows), usage=usage, best_step=best["step"],
-        metrics={**scores, "fraction_used": float((usage > 0).mean()), "steps": steps_done},
-        test_proba=test_proba, seconds=time.perf_counter() - started, model=model,
+        steps=pd.DataFrame(selector.log), evals=pd.DataFrame(eval_rows), usage=usage, best_step=best["step"],
+        metrics={**metrics, "fraction_used": float((usage > 0).mean())}, val_proba=best["val_proba"],
+        test_proba=test_proba, costs=costs, seconds=time.perf_counter() - started, student=student,
     )

@@ -13,13 +13,12 @@ import papermill
 HERE = Path(__file__).resolve().parent / "notebooks"
 SOURCE = HERE.parents[1] / "notebooks"
 RUN = "_runs/small"  # relative to tests/notebooks, where nbval runs the kernels
-STUDENT = {"max_steps": 8, "batch_size": 8, "max_length": 24}
+STUDENT = {"max_steps": 8, "batch_size": 8, "max_length": 24, "num_evals": 4, "progress": False}
 SMALL = {
-    "01_teacher_labeling": {"pool_size": 40, "validation_size": 10, "test_size": 25, "max_words": 40,
-                            "cache_path": f"{RUN}/teacher.sqlite", "progress": False},
+    "01_teacher_labeling": {"pool_size": 40, "validation_size": 10, "test_size": 25, "max_words": 40, "progress": False},
     "02_confidence_analysis": {"num_bins": 3, **STUDENT},
-    "03_llkd_training": {**STUDENT, "progress": False},
-    "04_baseline_comparison": {**STUDENT, "seeds": [0, 1], "progress": False},
+    "03_llkd_training": STUDENT,
+    "04_baseline_comparison": {**STUDENT, "seeds": [0, 1], "bootstrap_replicates": 200},
 }
 
 

@@ -1,8 +1,10 @@
 import pandas as pd
 import pytest
 
-from llkd_nb.data import DataError, REGISTRY, get_spec, load_dataset_frame, local_spec, normalise_frame, split_dataset
-from llkd_nb.labeling import LabelingConfig
+from llkd_nb.data import (
+    DataConfig, DataError, DatasetSpec, REGISTRY, deduplicate, get_spec, load_dataset_frame, load_splits, normalise_frame,
+    normalised_words, split_dataset,
+)
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +53,7 @@ def test_unknown_dataset_names_the_known_ones():
         get_spec("bbc")
 
 
-SPEC = local_spec("x.csv", ["pos", "neg"], "Classify the sentiment.")
+SPEC = DatasetSpec(name="x.csv", task="Classify the sentiment.", labels=("pos", "neg"), verbalizers=("pos", "neg"))
 
 
 def test_missing_column_is_named():
@@ -77,16 +79,74 @@ def test_local_files_round_trip(tmp_path, suffix):
     path = tmp_path / f"data{suffix}"
     {".csv": lambda: frame.to_csv(path, index=False), ".jsonl": lambda: frame.to_json(path, orient="records", lines=True),
      ".parquet": lambda: frame.to_parquet(path)}[suffix]()
-    config = LabelingConfig(dataset=str(path), labels=["pos", "neg"], task="Classify the sentiment.",
-                            text_column="review", label_column="stars")
-    loaded = load_dataset_frame(config.spec(), path)
+    config = DataConfig(dataset=str(path), labels=["pos", "neg"], task="Classify the sentiment.",
+                        text_column="review", label_column="stars")
+    loaded = load_dataset_frame(config.spec(), "local", path)
     assert loaded["text"].tolist() == frame["review"].tolist()
     assert loaded["label"].tolist() == frame["stars"].tolist()
 
 
 def test_local_file_needs_labels_and_task(tmp_path):
+    path = tmp_path / "d.csv"
+    pd.DataFrame({"text": ["a"]}).to_csv(path, index=False)
     with pytest.raises(ValueError, match="needs `labels`"):
-        LabelingConfig(dataset=str(tmp_path / "d.csv")).spec()
+        DataConfig(dataset=str(path))
+
+
+def test_duplicates_are_removed_before_the_split(bbc):
+    """BBC News repeats about a hundred articles; after de-duplication no text is in two splits."""
+    splits = load_splits(DataConfig(pool_size=None))
+    assert splits.duplicates.exact >= 90 and splits.duplicates.near > 0
+    assert sum(splits.sizes.values()) == len(bbc) - splits.duplicates.total
+    texts = {name: set(frame["text"]) for name, frame in splits.frames().items()}
+    assert not (texts["pool"] & texts["validation"] or texts["pool"] & texts["test"] or texts["validation"] & texts["test"])
+    openings = {name: {" ".join(normalised_words(t)[:30]) for t in frame["text"]} for name, frame in splits.frames().items()}
+    assert not (openings["pool"] & openings["test"] or openings["validation"] & openings["test"])
+
+
+def test_deduplicate_counts_exact_and_near_copies():
+    frame = pd.DataFrame({"id": list("abcde"), "text": ["Hello world.", "Hello  world.", "hello, WORLD", "other", "Other!"]})
+    kept, report = deduplicate(frame)
+    assert kept["id"].tolist() == ["a", "d"] and (report.exact, report.near) == (1, 2)
+
+
+def test_yahoo_answers_offline_form():
+    config = DataConfig(dataset="yahoo_answers", pool_size=100, validation_size=20, test_size=50)
+    assert config.resolved_source() == "offline" and DataConfig(dataset="yahoo_answers", source="hub").resolved_source() == "hub"
+    splits = load_splits(config)
+    assert splits.sizes == {"pool": 100, "validation": 20, "test": 50}
+    assert set(splits.pool["label"]) <= set(get_spec("yahoo_answers").labels) and splits.pool["label"].nunique() == 10
+    assert not splits.pool["text"].str.contains("\\n", regex=False).any()
+
+
+def test_pool_only_file_with_a_labelled_eval_file(tmp_path):
+    """A practitioner's case: an unlabeled file for the pool, a small labelled file for validation and test."""
+    pool = tmp_path / "pool.csv"
+    pd.DataFrame({"body": [f"unlabeled text number {i}" for i in range(30)]}).to_csv(pool, index=False)
+    held_out = tmp_path / "eval.jsonl"
+    pd.DataFrame({"body": [f"labelled text {i}" for i in range(12)] + ["unlabeled text number 3"],
+                  "tag": ["forsale", "wanted"] * 6 + ["wanted"]}).to_json(held_out, orient="records", lines=True)
+    config = DataConfig(dataset=str(pool), eval_dataset=str(held_out), labels=["forsale", "wanted"],
+                        verbalizers=["sale", "request"], task="Is the ad offering or asking?", text_column="body",
+                        label_column="tag", validation_size=4, pool_size=None)
+    assert config.spec().verbalizers == ("sale", "request")
+    splits = load_splits(config)
+    assert splits.sizes == {"pool": 29, "validation": 4, "test": 9}  # the pool copy of an eval text is dropped
+    assert splits.pool["label"].isna().all() and splits.test["label"].notna().all()
+
+
+def test_pool_only_file_without_gold_has_no_test_set(tmp_path):
+    pool = tmp_path / "pool.csv"
+    pd.DataFrame({"text": [f"text {i} here" for i in range(20)]}).to_csv(pool, index=False)
+    splits = load_splits(DataConfig(dataset=str(pool), labels=["a", "b"], task="t", validation_size=5, pool_size=None))
+    assert splits.sizes == {"pool": 15, "validation": 5, "test": 0}
+
+
+def test_partly_labelled_file_is_a_clear_error(tmp_path):
+    path = tmp_path / "d.csv"
+    pd.DataFrame({"text": ["a b", "c d"], "label": ["pos", None]}).to_csv(path, index=False)
+    with pytest.raises(DataError, match=r"1 row\(s\) without a label"):
+        load_splits(DataConfig(dataset=str(path), labels=["pos", "neg"], task="t", validation_size=1))
 
 
 # The paper's datasets come from the hub, which is unreachable here: their loading code runs on small
@@ -112,7 +172,7 @@ def test_hub_loaders_on_local_data_in_the_hub_format(monkeypatch, name):
         return datasets.Dataset.from_dict(HUB_ROWS[name])
 
     monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
-    frame = load_dataset_frame(spec)
+    frame = load_dataset_frame(spec, "hub")
     assert [c[0] for c in calls] == [spec.hub_id] * len(spec.hub_splits)
     assert len(frame) == 2 * len(spec.hub_splits)
     assert set(frame["label"]) <= set(spec.labels)

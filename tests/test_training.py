@@ -1,40 +1,60 @@
-"""The shared training loop: plain fine-tuning as a special case, determinism, usage, errors."""
+"""The shared training loop: plain fine-tuning as a special case, the two protocols, costs, errors."""
 
 import numpy as np
 import pytest
 import torch
 
-from llkd_nb.data import get_spec, load_dataset_frame, split_dataset
-from llkd_nb.selection import make_strategy
-from llkd_nb.training import EmptySelectionError, TrainConfig, TrainingData, textbook_fine_tuning, train_student
+from llkd_nb.data import DataConfig, load_splits
+from llkd_nb.selection import Strategy, make_strategy
+from llkd_nb.student import Student, encode, load_model
+from llkd_nb.training import (
+    DataFeatures, EmptySelectionError, TrainConfig, TrainingData, textbook_fine_tuning, train_student,
+)
 from llkd_nb.validation import ParameterError
 
-SMALL = dict(max_length=16, batch_size=4, max_steps=3, warmup_ratio=0.0, eval_every=100, device="cpu")
+LABELS = ["business", "entertainment", "politics", "sports", "tech"]
+SMALL = dict(max_length=16, batch_size=4, max_steps=3, warmup_ratio=0.0, num_evals=3, device="cpu")
 
 
 @pytest.fixture(scope="module")
 def data():
-    spec = get_spec("bbc_news")
-    splits = split_dataset(load_dataset_frame(spec), seed=0, pool_size=12, validation_size=5, test_size=5)
-    gold = lambda f: f["label"].map(spec.label_index).to_numpy()  # noqa: E731
+    splits = load_splits(DataConfig(pool_size=12, validation_size=5, test_size=5))
+    gold = lambda f: f["label"].map(LABELS.index).to_numpy()  # noqa: E731
     noisy = gold(splits.pool).copy()
     noisy[::3] = (noisy[::3] + 1) % 5
     return TrainingData(
-        num_labels=5, pool_text=splits.pool["text"].tolist(), pool_target=noisy,
+        labels=LABELS, pool_text=splits.pool["text"].tolist(), pool_target=noisy,
         pool_confidence=np.linspace(0.2, 0.9, 12), val_text=splits.validation["text"].tolist(),
         val_target=gold(splits.validation), val_gold=gold(splits.validation),
         test_text=splits.test["text"].tolist(), test_gold=gold(splits.test),
     )
 
 
-def test_keep_everything_with_unit_weights_is_plain_fine_tuning(data):
-    config = TrainConfig(**SMALL, model_selection="last")
+@pytest.mark.parametrize("trainable_layers", [None, 1])
+def test_keep_everything_with_unit_weights_is_plain_fine_tuning(data, trainable_layers):
+    config = TrainConfig(**SMALL, trainable_layers=trainable_layers, model_selection="last")
     result = train_student(data, make_strategy("all"), config)
-
-    model = textbook_fine_tuning(data, config)
-    for (name, ours), theirs in zip(result.model.state_dict().items(), model.state_dict().values()):
+    student = textbook_fine_tuning(data, config)
+    for (name, ours), theirs in zip(result.student.model.state_dict().items(), student.model.state_dict().values()):
         assert torch.allclose(ours, theirs, atol=1e-6, rtol=0), name
     assert np.array_equal(result.usage, np.ones(12, dtype=int))  # 3 steps x 4 = one pass over 12 samples
+    assert result.costs.selection_forwards == 0  # keep-all never needs the student's signals
+
+
+def test_frozen_layers_give_the_same_logits_as_the_whole_model(data):
+    """The top layers reading the cached output of the frozen ones compute what the full model does."""
+    device = torch.device("cpu")
+    whole = load_model("offline:minilm-l6", 5, seed=3).eval()
+    tokens = encode("offline:minilm-l6", data.pool_text, 16, None, device)
+    expected = whole(**tokens.take(slice(None), device)).logits
+    features = encode("offline:minilm-l6", data.pool_text, 16, 2, device)
+    student = Student.load("offline:minilm-l6", 5, features, device, seed=3)
+    student.model.eval()
+    with torch.no_grad():
+        assert torch.allclose(student.logits(features, slice(None)), expected, atol=1e-5)
+        with student.full_model() as model:  # the whole network, e.g. to save it
+            assert torch.allclose(model(**tokens.take(slice(None), device)).logits, expected, atol=1e-5)
+    assert sum(p.numel() for p in student.parameters()) < sum(p.numel() for p in whole.parameters()) / 3
 
 
 def test_same_seed_same_numbers(data):
@@ -45,14 +65,35 @@ def test_same_seed_same_numbers(data):
     assert a.steps.equals(b.steps) and np.array_equal(a.usage, b.usage)
 
 
-def test_budget_is_counted_in_updates_with_full_kept_batches(data):
-    config = TrainConfig(**{**SMALL, "min_kept_per_step": 4})
+def test_full_batches_give_every_update_a_full_batch_of_kept_samples(data):
+    config = TrainConfig(**SMALL, protocol="full_batches")
     result = train_student(data, make_strategy("fixed_threshold", threshold=0.5), config)
     kept_per_sample = data.pool_confidence >= 0.5
-    assert result.metrics["steps"] == 3
-    assert result.usage[~kept_per_sample].sum() == 0
-    assert result.usage.sum() >= 3 * 4  # every update saw at least a full batch of kept samples
+    assert result.costs.optimizer_steps == 3 and result.costs.gradient_samples == 3 * 4
+    assert result.usage[~kept_per_sample].sum() == 0 and result.usage.sum() == 12
+    assert result.costs.drawn > 12  # it read more batches to fill its updates
     assert result.fraction_used == pytest.approx((result.usage > 0).mean())
+
+
+def test_masked_batches_update_on_what_each_drawn_batch_kept(data):
+    config = TrainConfig(**SMALL, protocol="masked_batches")
+    result = train_student(data, make_strategy("fixed_threshold", threshold=0.5), config)
+    assert result.costs.drawn == 12  # one drawn batch per step of the budget
+    assert result.costs.gradient_samples == result.usage.sum() < 12
+
+
+def test_student_signals_cost_a_selection_pass(data):
+    result = train_student(data, make_strategy("llkd"), TrainConfig(**SMALL))
+    assert result.costs.selection_forwards == result.costs.drawn >= result.costs.gradient_samples
+    assert result.costs.training_forwards == result.costs.selection_forwards + result.costs.gradient_samples
+
+
+def test_validation_is_scored_num_evals_times_and_test_once(data):
+    config = TrainConfig(**{**SMALL, "max_steps": 6, "num_evals": 3})
+    result = train_student(data, make_strategy("all"), config)
+    assert result.evals["step"].tolist() == [2, 4, 6]
+    assert result.best_step in (2, 4, 6)
+    assert result.costs.evaluation_forwards == 3 * len(data.val_text) + len(data.test_text)
 
 
 def test_empty_selection_for_a_whole_pass_is_an_error(data):
@@ -65,6 +106,7 @@ def test_empty_selection_for_a_whole_pass_is_an_error(data):
     ({"max_steps": 0}, "max_steps must lie in"),
     ({"batch_size": 2.5}, "batch_size must be int"),
     ({"model_selection": "test"}, "model_selection must be one of"),
+    ({"protocol": "some_batches"}, "protocol must be one of"),
 ])
 def test_bad_training_parameters(kwargs, message):
     with pytest.raises(ParameterError, match=message):
@@ -72,8 +114,6 @@ def test_bad_training_parameters(kwargs, message):
 
 
 def test_invalid_weights_stop_training_with_a_clear_error(data):
-    from llkd_nb.selection import Strategy
-
     class Broken(Strategy):
         name = "broken"
 
@@ -82,3 +122,11 @@ def test_invalid_weights_stop_training_with_a_clear_error(data):
 
     with pytest.raises(FloatingPointError, match=r"strategy .broken. returned invalid weights at step 0"):
         train_student(data, Broken(), TrainConfig(**SMALL))
+
+
+def test_shared_features_give_the_same_run(data):
+    config = TrainConfig(**SMALL)
+    features = DataFeatures.encode(data, config)
+    a = train_student(data, make_strategy("llkd"), config, features)
+    b = train_student(data, make_strategy("llkd"), config)
+    assert a.metrics == b.metrics

@@ -1,0 +1,217 @@
+"""The study: every parameter of the notebooks, composed from the components that own them.
+
+One mechanism derives everything from the components' dataclass fields (:mod:`llkd_nb.params`):
+
+- the flat study file (``configs/*.yaml``, read by :func:`load_study`, written by :func:`study_yaml`);
+- each notebook's papermill ``parameters`` cell (:func:`parameters_cell`; ``make params`` rewrites
+  them) and the values a notebook reads back from it (:func:`open_notebook`);
+- the resolved parameters recorded in every run folder.
+
+A parameter is therefore defined once, with one default and one line of help.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from .analysis import AnalysisConfig
+from .compare import ComparisonConfig
+from .data import DataConfig
+from .labeling import TeacherConfig
+from .params import default_of, param, study_fields, values_of
+from .selection import LLKD
+from .training import TrainConfig
+from .validation import ParameterError, check_types
+
+DEFAULT_RUN_DIR = "../runs/default"  # notebooks run from notebooks/; llkd-nb run sets run_dir
+
+
+@dataclass
+class RunConfig:
+    """The run itself: its name, which notebooks, progress bars."""
+
+    name: str = param("default", "results go to runs/<name>/")
+    notebooks: list = param([1, 2, 3, 4], "which notebooks to run, in order")
+    progress: bool = param(True, "progress bars while running (committed notebooks keep none)")
+
+    def __post_init__(self) -> None:
+        check_types(self)
+        if not self.name or "/" in self.name:
+            raise ParameterError(f"name must be a non-empty folder name, got {self.name!r}")
+        if not self.notebooks or any(n not in range(1, len(NOTEBOOKS) + 1) for n in self.notebooks):
+            raise ParameterError(f"notebooks must list numbers among 1-{len(NOTEBOOKS)}, got {self.notebooks!r}")
+
+
+SECTIONS: dict[str, type] = {
+    "run": RunConfig, "data": DataConfig, "teacher": TeacherConfig, "analysis": AnalysisConfig,
+    "train": TrainConfig, "llkd": LLKD, "comparison": ComparisonConfig,
+}
+CLI_KEYS = ("name", "notebooks")  # read by `llkd-nb run`, not by a notebook
+
+# Which parameters each notebook declares: whole sections (None) or some of their fields.
+NOTEBOOKS: dict[str, dict[str, list[str] | None]] = {
+    "01_teacher_labeling": {"run": ["progress"], "data": None, "teacher": None},
+    "02_confidence_analysis": {"run": ["progress"], "analysis": None, "train": None},
+    "03_llkd_training": {"run": ["progress"], "train": None, "llkd": None, "comparison": ["tune", "tuning_seeds"]},
+    "04_baseline_comparison": {"run": ["progress"], "train": None, "llkd": None, "comparison": None},
+}
+
+
+def _key_index() -> dict[str, tuple[str, dataclasses.Field]]:
+    index: dict[str, tuple[str, dataclasses.Field]] = {}
+    for section, cls in SECTIONS.items():
+        for f in study_fields(cls):
+            if f.name in index:
+                raise TypeError(f"study key {f.name!r} is declared by both {index[f.name][0]} and {section}")
+            index[f.name] = (section, f)
+    return index
+
+
+KEYS = _key_index()
+
+
+def notebook_keys(notebook: str) -> list[str]:
+    """The study keys ``notebook`` declares, in section order."""
+    if notebook not in NOTEBOOKS:
+        raise KeyError(f"unknown notebook {notebook!r}; notebooks: {list(NOTEBOOKS)}")
+    keys = []
+    for section, names in NOTEBOOKS[notebook].items():
+        keys += [f.name for f in study_fields(SECTIONS[section]) if names is None or f.name in names]
+    return keys
+
+
+@dataclass
+class Study:
+    """Every parameter, by component. Build it from a flat mapping (:meth:`from_flat`)."""
+
+    run: RunConfig = field(default_factory=RunConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    llkd: LLKD = field(default_factory=LLKD)
+    comparison: ComparisonConfig = field(default_factory=ComparisonConfig)
+
+    @classmethod
+    def from_flat(cls, values: dict, where: str = "parameters") -> "Study":
+        """Split flat ``values`` by the component that owns each key; unknown keys, wrong types and
+        bad values are reported with the key's name."""
+        if not isinstance(values, dict):
+            raise ParameterError(f"{where} must be a mapping of parameter names to values, got {type(values).__name__}")
+        unknown = sorted(set(values) - set(KEYS))
+        if unknown:
+            hints = {k: difflib.get_close_matches(k, KEYS, n=1) for k in unknown}
+            shown = ", ".join(f"{k!r}" + (f" (did you mean {h[0]!r}?)" if h else "") for k, h in hints.items())
+            raise ParameterError(f"unknown key(s) in {where}: {shown}; `llkd-nb keys` lists them all")
+        grouped: dict[str, dict] = {section: {} for section in SECTIONS}
+        for key, value in values.items():
+            grouped[KEYS[key][0]][key] = value
+        return cls(**{section: SECTIONS[section](**grouped[section]) for section in SECTIONS})
+
+    def flat(self) -> dict:
+        """Every study key with its value."""
+        out = {}
+        for section in SECTIONS:
+            out.update(values_of(getattr(self, section)))
+        return out
+
+    def values_for(self, notebook: str) -> dict:
+        flat = self.flat()
+        return {key: flat[key] for key in notebook_keys(notebook)}
+
+
+def load_study(path: str | Path) -> Study:
+    """Read and validate a YAML study file; every problem is reported before any work."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"parameters file not found: {path}")
+    try:
+        values = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise ParameterError(f"{path} is not valid YAML: {error}") from error
+    return Study.from_flat(values, str(path))
+
+
+def open_notebook(namespace: dict, notebook: str) -> tuple[Study, Path]:
+    """What a notebook's setup cell calls: the :class:`Study` built from the parameters cell's values
+    in ``namespace`` (its ``globals()``), and the run folder, prepared and with the resolved
+    parameters, package versions and machine recorded in ``config/<notebook>.json``."""
+    from .runinfo import prepare_run
+
+    missing = [key for key in ["run_dir", *notebook_keys(notebook)] if key not in namespace]
+    if missing:
+        raise ParameterError(f"{notebook}: parameter(s) {missing} missing from the parameters cell (`make params`)")
+    study = Study.from_flat({key: namespace[key] for key in notebook_keys(notebook)}, f"{notebook} parameters")
+    run = prepare_run(namespace["run_dir"], notebook, study.values_for(notebook))
+    return study, run
+
+
+def _help(key: str) -> str:
+    return KEYS[key][1].metadata["help"]
+
+
+def parameters_cell(notebook: str) -> str:
+    """The source of ``notebook``'s papermill parameters cell, generated from the dataclasses."""
+    lines = [
+        "# Parameters: `papermill -p NAME VALUE` overrides any of them; `llkd-nb run` sets them from a study",
+        "# file. Generated from the library's dataclasses (`make params`): same names, defaults, meaning.",
+        f"run_dir = {DEFAULT_RUN_DIR!r}  # the run folder, relative to notebooks/",
+    ]
+    current = None
+    for key in notebook_keys(notebook):
+        section, f = KEYS[key]
+        if section != current:
+            cls = SECTIONS[section]
+            lines.append(f"# {section}: {cls.__module__}.{cls.__name__}")
+            current = section
+        lines.append(f"{key} = {default_of(f)!r}  # {_help(key)}")
+    return "\n".join(lines)
+
+
+STUDY_FILE_HEADER = """\
+# The whole study on the embedded offline default: `llkd-nb run configs/default.yaml` (or `make reproduce`).
+# Copy this file, keep the keys you change, delete the rest (every key has this default). Every key is a
+# parameter of the notebooks: same name, default and meaning as in their first cell (`llkd-nb keys`).
+# Unknown keys, wrong types and missing files are reported before any work starts.
+# Generated from the library's dataclasses by `make params`."""
+
+
+def study_yaml() -> str:
+    """The default study as a commented YAML file (``configs/default.yaml``)."""
+    lines = [STUDY_FILE_HEADER]
+    for section, cls in SECTIONS.items():
+        users = [nb[:2] for nb, sections in NOTEBOOKS.items() if section in sections]
+        where = f"notebook {', '.join(users)}" if users else "llkd-nb run"
+        lines.append(f"\n# {section} ({cls.__module__}.{cls.__name__}; {where})")
+        for f in study_fields(cls):
+            default = default_of(f)
+            value = json.dumps(default) if isinstance(default, list) else yaml.safe_dump(default).split("\n")[0]
+            lines.append(f"{f.name}: {value}  # {_help(f.name)}")
+    return "\n".join(lines).lstrip("\n") + "\n"
+
+
+def write_parameters(notebooks_dir: str | Path, study_file: str | Path) -> list[Path]:
+    """Rewrite every notebook's parameters cell (outputs untouched) and the default study file from
+    the dataclasses; returns the files that changed."""
+    import nbformat
+
+    changed = []
+    for notebook in NOTEBOOKS:
+        path = Path(notebooks_dir) / f"{notebook}.ipynb"
+        nb = nbformat.read(path, as_version=4)
+        cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+        if cell.source != parameters_cell(notebook):
+            cell.source = parameters_cell(notebook)
+            nbformat.write(nb, path)
+            changed.append(path)
+    study_file = Path(study_file)
+    if not study_file.exists() or study_file.read_text() != study_yaml():
+        study_file.write_text(study_yaml())
+        changed.append(study_file)
+    return changed

@@ -1,0 +1,124 @@
+"""Equal tuning: every method's grid is searched the same way, on the validation set only.
+
+Each candidate trains on every tuning seed (seeds the comparison does not report) and is scored by
+the model-selection criterion at its chosen checkpoint (validation macro-F1 against the teacher's
+labels by default: no gold needed). The best mean wins; ties go to the earlier candidate. The outcome
+is a :class:`Tuned` record saved in the run folder (``tuning/<method>.json``), so notebook 04 reuses
+what notebook 03 tuned for LLKD, and a rerun reuses what nothing invalidated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .artifacts import TeacherArtifact
+from .methods import Method
+from .params import values_of
+from .selection import make_strategy
+from .training import DataFeatures, EmptySelectionError, TrainConfig, TrainingData, train_student
+
+CRITERION = "val_target_macro_f1"
+
+
+@dataclass
+class Tuned:
+    """What tuning one method found: every candidate's validation scores, and the choice."""
+
+    method: str
+    chosen: dict
+    candidates: list[dict]  # {"params": overrides, "scores": [per tuning seed, None if starved]}
+    seeds: list[int]
+    key: str
+
+    @staticmethod
+    def path(run_dir: str | Path, method: str) -> Path:
+        slug = re.sub(r"[^a-z0-9]+", "_", method.lower()).strip("_")
+        return Path(run_dir) / "tuning" / f"{slug}.json"
+
+    def save(self, run_dir: str | Path) -> Path:
+        path = self.path(run_dir, self.method)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(self), indent=2))
+        tmp.replace(path)
+        return path
+
+    @classmethod
+    def load(cls, run_dir: str | Path, method: str) -> "Tuned | None":
+        path = cls.path(run_dir, method)
+        return cls(**json.loads(path.read_text())) if path.exists() else None
+
+    def table(self) -> pd.DataFrame:
+        """One row per candidate: its overrides, mean validation score, and whether it was chosen."""
+        rows = []
+        for candidate in self.candidates:
+            scores = [s for s in candidate["scores"] if s is not None]
+            rows.append({
+                "candidate": ", ".join(f"{k}={v}" for k, v in candidate["params"].items()),
+                "validation macro-F1": float(np.mean(scores)) if scores else float("nan"),
+                "starved seeds": sum(s is None for s in candidate["scores"]),
+                "chosen": candidate["params"] == self.chosen,
+            })
+        return pd.DataFrame(rows).set_index("candidate")
+
+
+def tuning_key(method: Method, config: TrainConfig, seeds: list[int], artifact: TeacherArtifact) -> str:
+    """Changes whenever anything that could change the outcome changes."""
+    blob = json.dumps([asdict(method), values_of(config), list(seeds), artifact.identity()], sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def tune(method: Method, data: TrainingData, features: DataFeatures, config: TrainConfig, seeds: list[int],
+         key: str = "", on_run=None) -> Tuned:
+    """Train every candidate of ``method.grid`` on every seed of ``seeds`` and pick the best by
+    validation. ``on_run()`` is called after each training run (progress)."""
+    candidates = []
+    for overrides in method.grid:
+        scores = []
+        for seed in seeds:
+            try:
+                result = train_student(data, make_strategy(method.strategy, **{**method.params, **overrides}),
+                                       replace(config, seed=seed), features)
+                scores.append(result.metrics[CRITERION])
+            except EmptySelectionError:
+                scores.append(None)
+            if on_run is not None:
+                on_run()
+        candidates.append({"params": dict(overrides), "scores": scores})
+    means = [np.mean([s for s in c["scores"] if s is not None]) if any(s is not None for s in c["scores"]) else -np.inf
+             for c in candidates]
+    chosen = candidates[int(np.argmax(means))]["params"]
+    return Tuned(method=method.name, chosen=chosen, candidates=candidates, seeds=list(seeds), key=key)
+
+
+def tune_all(methods: list[Method], artifact: TeacherArtifact, config: TrainConfig, seeds: list[int],
+             run_dir: str | Path, features: DataFeatures | None = None, progress: bool = True) -> dict[str, Tuned]:
+    """Tune every method that has a grid, reusing a saved :class:`Tuned` whose key still matches."""
+    from tqdm.auto import tqdm
+
+    to_tune = [m for m in methods if m.grid]
+    results: dict[str, Tuned] = {}
+    pending = []
+    for method in to_tune:
+        key = tuning_key(method, config, seeds, artifact)
+        saved = Tuned.load(run_dir, method.name)
+        if saved is not None and saved.key == key:
+            results[method.name] = saved
+        else:
+            pending.append((method, key))
+    if pending:
+        data = TrainingData.from_artifact(artifact, "pseudo", config.model_selection)
+        features = features or DataFeatures.encode(data, config)
+        total = sum(len(m.grid) for m, _ in pending) * len(seeds)
+        with tqdm(total=total, desc="tuning runs", unit="run", disable=not progress) as bar:
+            for method, key in pending:
+                results[method.name] = tune(method, data, features, config, seeds, key, on_run=lambda: bar.update(1))
+                results[method.name].save(run_dir)
+    return results

@@ -1,0 +1,105 @@
+"""One definition per parameter: the study file, the notebooks' parameters cells and the dataclasses agree."""
+
+import dataclasses
+from pathlib import Path
+
+import nbformat
+import papermill
+import pytest
+import yaml
+
+from llkd_nb.params import default_of, study_fields
+from llkd_nb.study import (
+    CLI_KEYS, KEYS, NOTEBOOKS, SECTIONS, Study, load_study, notebook_keys, open_notebook, parameters_cell, study_yaml,
+)
+from llkd_nb.validation import ParameterError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def parameters_source(notebook: str) -> str:
+    cells = nbformat.read(ROOT / "notebooks" / f"{notebook}.ipynb", as_version=4).cells
+    return next(c.source for c in cells if "parameters" in c.metadata.get("tags", []))
+
+
+@pytest.mark.parametrize("notebook", list(NOTEBOOKS))
+def test_parameters_cells_are_generated_from_the_dataclasses(notebook):
+    assert parameters_source(notebook) == parameters_cell(notebook), "run `make params`"
+
+
+@pytest.mark.parametrize("notebook", list(NOTEBOOKS))
+def test_notebook_parameters_match_study_keys_in_name_type_and_default(notebook):
+    declared = papermill.inspect_notebook(str(ROOT / "notebooks" / f"{notebook}.ipynb"))
+    assert set(declared) == {"run_dir", *notebook_keys(notebook)}
+    for key in notebook_keys(notebook):
+        section, f = KEYS[key]
+        value = eval(declared[key]["default"])  # noqa: S307 - our own generated literal
+        assert value == default_of(f), key
+        assert type(value) is type(default_of(f)), key
+
+
+def test_default_study_file_is_generated_and_is_the_default_study():
+    assert (ROOT / "configs" / "default.yaml").read_text() == study_yaml(), "run `make params`"
+    assert load_study(ROOT / "configs" / "default.yaml").flat() == Study().flat()
+
+
+def test_every_study_key_reaches_a_notebook_or_the_cli():
+    used = set(CLI_KEYS).union(*(notebook_keys(nb) for nb in NOTEBOOKS))
+    assert set(KEYS) == used, f"accepted but never read: {sorted(set(KEYS) - used)}"
+
+
+def test_each_key_is_defined_by_exactly_one_component():
+    owners = {}
+    for section, cls in SECTIONS.items():
+        for f in study_fields(cls):
+            owners.setdefault(f.name, []).append(section)
+    assert all(len(v) == 1 for v in owners.values())
+    assert set(owners) == set(KEYS)
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"pool_sise": 10}, r"unknown key\(s\).*'pool_sise' \(did you mean 'pool_size'\?\)"),
+    ({"lr": "fast"}, "lr must be float"),
+    ({"seeds": 3}, "seeds must be list"),
+    ({"calibration": "platt"}, "calibration must be one of"),
+    ({"protocol": "half"}, "protocol must be one of"),
+    ({"dataset": "missing.csv", "labels": ["a", "b"], "task": "t"}, "dataset file not found: missing.csv"),
+    ({"student_momentum": 1.0}, r"student_momentum must lie in \[0.0, 1.0\)"),
+    ({"notebooks": [9]}, "notebooks must list numbers among 1-4"),
+    ({"seeds": [0, 1], "tuning_seeds": [1]}, "must not overlap"),
+    ({"verbalizers": ["a", "a", "b", "c", "d"]}, "verbalizers must be unique"),
+    ({"verbalizers": ["a", "b"]}, "5 labels but 2 verbalizers"),
+])
+def test_bad_values_name_the_key(values, message):
+    with pytest.raises((ParameterError, ValueError), match=message):
+        Study.from_flat(values)
+
+
+@pytest.mark.parametrize("key, value", [
+    ("momentum", 0.9), ("init", "prior"), ("teacher_level", "quantile"), ("weighting", "none"),
+    ("model_selection", "last"), ("protocol", "masked_batches"), ("text_column", "body"), ("label_column", "topic"),
+])
+def test_keys_that_were_dead_reach_their_component(key, value):
+    study = Study.from_flat({key: value})
+    section = KEYS[key][0]
+    assert getattr(getattr(study, section), key) == value
+    assert study.flat()[key] == value
+
+
+def test_a_notebook_reads_its_parameters_back(tmp_path):
+    namespace = {"run_dir": str(tmp_path / "run"), **Study().values_for("04_baseline_comparison"), "max_steps": 7,
+                 "weighting": "mean"}
+    study, run = open_notebook(namespace, "04_baseline_comparison")
+    assert study.train.max_steps == 7 and study.llkd.weighting == "mean"
+    record = yaml.safe_load((run / "config" / "04_baseline_comparison.json").read_text())
+    assert record["parameters"]["max_steps"] == 7 and record["packages"]["torch"]
+    with pytest.raises(ParameterError, match="max_steps must be int"):
+        open_notebook({**namespace, "max_steps": "200"}, "04_baseline_comparison")
+    with pytest.raises(ParameterError, match=r"missing from the parameters cell"):
+        open_notebook({"run_dir": "x"}, "04_baseline_comparison")
+
+
+def test_study_round_trips_through_its_flat_form():
+    study = Study.from_flat({"max_steps": 9, "seeds": [3, 4], "dataset": "yahoo_answers"})
+    assert Study.from_flat(study.flat()) == study
+    assert dataclasses.replace(study.train, max_steps=9) == study.train

@@ -1,0 +1,58 @@
+"""Equal tuning: every grid searched the same way on validation, saved, and reused only when valid."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import llkd_nb.tuning as tuning
+from llkd_nb.artifacts import build_artifact
+from llkd_nb.data import DataConfig, load_splits
+from llkd_nb.methods import GRID_SIZE, Method, comparison_methods
+from llkd_nb.training import TrainConfig
+from llkd_nb.tuning import Tuned, tune_all
+
+LABELS = ["business", "entertainment", "politics", "sports", "tech"]
+CONFIG = TrainConfig(max_length=16, batch_size=4, max_steps=3, num_evals=1, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def artifact():
+    splits = load_splits(DataConfig(pool_size=16, validation_size=10, test_size=5))
+    rng = np.random.default_rng(0)
+    raw = {name: rng.dirichlet(np.ones(5), len(frame)) for name, frame in splits.frames().items()}
+    return build_artifact(splits.frames(), raw, LABELS, "none", np.full(5, 0.2), {"dataset": "bbc_news"})
+
+
+def test_every_tuned_method_gets_a_grid_of_the_same_size():
+    methods = comparison_methods()
+    assert all(len(m.grid) == GRID_SIZE for m in methods if m.grid)
+    assert {m.name for m in methods if not m.grid} == {"all pseudo-labels", "gold labels (ceiling, uses gold)"}
+    with pytest.raises(ValueError, match="grid of 3"):
+        Method("x", "fixed_threshold", grid=({"threshold": 0.5},))
+
+
+def test_tuning_picks_the_best_validation_score_and_is_reused(tmp_path, artifact, monkeypatch):
+    method = Method("fixed confidence threshold", "fixed_threshold",
+                    grid=({"threshold": 0.0}, {"threshold": 0.3}, {"threshold": 0.99}))
+    first = tune_all([method], artifact, CONFIG, [100, 101], tmp_path, progress=False)[method.name]
+    table = first.table()
+    assert len(table) == 3 and table["chosen"].sum() == 1
+    assert table.loc[table["chosen"], "validation macro-F1"].iloc[0] == table["validation macro-F1"].max()
+    assert all(len(c["scores"]) == 2 for c in first.candidates)
+    assert Tuned.load(tmp_path, method.name) == first
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a valid saved tuning must be reused, not recomputed")
+
+    monkeypatch.setattr(tuning, "train_student", no_training)
+    assert tune_all([method], artifact, CONFIG, [100, 101], tmp_path, progress=False)[method.name] == first
+    with pytest.raises(AssertionError, match="must be reused"):  # another budget invalidates the saved choice
+        tune_all([method], artifact, TrainConfig(**{**CONFIG.__dict__, "max_steps": 4}), [100, 101], tmp_path, progress=False)
+
+
+def test_a_candidate_that_starves_is_never_chosen(tmp_path, artifact):
+    method = Method("fixed confidence threshold", "fixed_threshold",
+                    grid=({"threshold": 1.0}, {"threshold": 0.0}, {"threshold": 1.0}))
+    tuned = tune_all([method], artifact, CONFIG, [100], tmp_path, progress=False)[method.name]
+    assert tuned.chosen == {"threshold": 0.0}
+    assert tuned.table()["starved seeds"].tolist() == [1, 0, 1]

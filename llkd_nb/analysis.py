@@ -9,12 +9,12 @@ import pandas as pd
 
 from .artifacts import TeacherArtifact
 from .calibration import METHODS
-from .params import param
-from .validation import check_range, check_types
 from .metrics import (
     accuracy_coverage, classification_scores, confidence_auroc, equal_count_bins, expected_calibration_error,
     reliability_table,
 )
+from .params import param
+from .validation import check_range, check_types
 
 
 @dataclass

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-from .study import CLI_KEYS, KEYS, NOTEBOOKS, Study, load_study, notebook_keys
+from .study import CLI_KEYS, DEFAULT_RUN_DIR, KEYS, NOTEBOOKS, Study, load_study, notebook_keys
 from .params import default_of
 
 REPO_NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
@@ -32,7 +32,8 @@ def notebook_parameters(notebook: Path, study: Study, run_dir: Path) -> dict:
     if values.get("cache_path"):
         values["cache_path"] = str(Path(values["cache_path"]).resolve())
     changed = {key: value for key, value in values.items() if value != default_of(KEYS[key][1])}
-    return {"run_dir": os.path.relpath(run_dir, notebook.parent.resolve()), **changed}
+    relative = os.path.relpath(run_dir, notebook.parent.resolve())
+    return {**({"run_dir": relative} if relative != DEFAULT_RUN_DIR else {}), **changed}
 
 
 REPORT_HEADER = """\
@@ -47,8 +48,9 @@ PROGRESS_BAR = re.compile(r"\d+%\|")
 
 
 def drop_progress_bars(path: Path) -> int:
-    """Remove the stored progress-bar output (stderr) from an executed notebook: bars are for watching
-    a run live, not for readers. Other stderr (a warning, a traceback) stays. Returns how many went."""
+    """Remove the stored progress-bar output (stderr, and the blank lines a closed bar leaves) from an
+    executed notebook: bars are for watching a run live, not for readers. Other stderr (a warning, a
+    traceback) stays. Returns how many outputs went."""
     import nbformat
 
     nb = nbformat.read(path, as_version=4)
@@ -56,7 +58,7 @@ def drop_progress_bars(path: Path) -> int:
     for cell in nb.cells:
         outputs = cell.get("outputs", [])
         kept = [o for o in outputs if not (o.get("output_type") == "stream" and o.get("name") == "stderr"
-                                           and PROGRESS_BAR.search(o.get("text", "")))]
+                                           and (PROGRESS_BAR.search(o.get("text", "")) or not o.get("text", "").strip()))]
         dropped += len(outputs) - len(kept)
         if cell.cell_type == "code":
             cell.outputs = kept

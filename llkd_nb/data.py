@@ -15,7 +15,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from .assets import bbc_news_folder, package_dir, yahoo_answers_folder
+from .assets import bbc_news_folder, yahoo_answers_folder
 from .params import param
 from .validation import check_range, check_types
 

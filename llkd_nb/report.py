@@ -35,7 +35,7 @@ def run_report(run_dir: str | Path, title: str) -> str:
         f"Dataset `{study['dataset']}` (pool {sizes['pool']} / validation {sizes['validation']} / test {sizes['test']}, "
         f"after removing {duplicates.get('exact', 0)} exact and {duplicates.get('near', 0)} near duplicates); "
         f"teacher `{study['teacher']}` ({study['calibration']}-calibrated, {study['num_examples']} examples); "
-        f"student `{study['student']}` ({study['trainable_layers']} trainable layers, {study['max_length']} tokens); "
+        f"student `{study['student']}` (trainable layers: {study['trainable_layers']}, {study['max_length']} tokens); "
         f"{study['max_steps']} optimizer steps of {study['batch_size']} samples, protocol `{study['protocol']}`; "
         f"seeds {study['seeds']}; tuning seeds {study['tuning_seeds']}.",
         "",

@@ -4,7 +4,6 @@ import re
 from pathlib import Path
 
 import pandas as pd
-import papermill
 import pytest
 import yaml
 
@@ -65,7 +64,7 @@ def test_default_study_injects_no_parameters(tmp_path):
     study = Study()
     for name in NOTEBOOKS:
         notebook = REPO_NOTEBOOKS / f"{name}.ipynb"
-        assert notebook_parameters(notebook, study, REPO_NOTEBOOKS.parent / "runs" / "default") == {"run_dir": "../runs/default"}
+        assert notebook_parameters(notebook, study, REPO_NOTEBOOKS.parent / "runs" / "default") == {}
     changed = notebook_parameters(REPO_NOTEBOOKS / "04_baseline_comparison.ipynb",
                                   Study.from_flat({"seeds": [5], "momentum": 0.9}), tmp_path / "x")
     assert set(changed) == {"seeds", "momentum", "run_dir"} and changed["seeds"] == [5]

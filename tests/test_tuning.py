@@ -1,7 +1,6 @@
 """Equal tuning: every grid searched the same way on validation, saved, and reused only when valid."""
 
 import numpy as np
-import pandas as pd
 import pytest
 
 import llkd_nb.tuning as tuning

@@ -15,11 +15,14 @@ import re
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
-from .study import CLI_KEYS, DEFAULT_RUN_DIR, KEYS, NOTEBOOKS, Study, load_study, notebook_keys
 from .params import default_of
+
+if TYPE_CHECKING:  # the study imports torch: commands that do not need it stay fast
+    from .study import Study
 
 REPO_NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
@@ -28,6 +31,8 @@ def notebook_parameters(notebook: Path, study: Study, run_dir: Path) -> dict:
     """The study's values for ``notebook``'s parameters where they differ from the defaults, and the
     run folder (relative to the notebook's folder, where papermill runs it): the default study
     executes the committed notebooks exactly as they are."""
+    from .study import DEFAULT_RUN_DIR, KEYS
+
     values = study.values_for(notebook.stem)
     if values.get("cache_path"):
         values["cache_path"] = str(Path(values["cache_path"]).resolve())
@@ -70,6 +75,8 @@ def run_study(study: Study, runs_dir: Path, notebooks_dir: Path = REPO_NOTEBOOKS
     """Execute the selected notebooks in order with papermill; returns the run folder."""
     import papermill
 
+    from .study import NOTEBOOKS
+
     run_dir = (runs_dir / study.run.name).resolve()
     (run_dir / "notebooks").mkdir(parents=True, exist_ok=True)
     (run_dir / "config").mkdir(exist_ok=True)
@@ -110,6 +117,8 @@ def list_datasets() -> None:
 
 
 def list_keys() -> None:
+    from .study import CLI_KEYS, KEYS, NOTEBOOKS, notebook_keys
+
     for key, (section, f) in KEYS.items():
         where = "llkd-nb run" if key in CLI_KEYS else ", ".join(nb[:2] for nb in NOTEBOOKS if key in notebook_keys(nb))
         print(f"{key:22s} {default_of(f)!r:28s} [{section}; {where}] {f.metadata['help']}")
@@ -177,6 +186,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         print(f"{len(predicted)} predictions written to {output}")
     else:
+        from .study import load_study
+
         try:
             study = load_study(args.config)
         except (FileNotFoundError, ValueError, TypeError) as error:

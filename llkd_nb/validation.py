@@ -59,13 +59,3 @@ def check_range(name: str, value: float, low: float | None = None, high: float |
         right = ")" if high_open else "]"
         raise ParameterError(f"{name} must lie in {left}{low}, {high}{right}, got {value!r}")
 
-
-def from_dict(cls, values: dict, where: str):
-    """Build dataclass ``cls`` from ``values``, naming unknown keys (``where`` says which section)."""
-    if not isinstance(values, dict):
-        raise ParameterError(f"{where} must be a mapping, got {type(values).__name__}")
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ParameterError(f"unknown key(s) {unknown} in {where}; known keys: {sorted(known)}")
-    return cls(**values)

@@ -77,6 +77,35 @@ class TeacherArtifact:
     def texts(self, split: str) -> list[str]:
         return self.split(split)["text"].tolist()
 
+    def recalibrated(self, calibration: str) -> "TeacherArtifact":
+        """The same teacher outputs, with pseudo-labels and confidences under another calibration."""
+        artifact = TeacherArtifact(frame=self.frame.copy(), meta={**self.meta, "calibration": calibration})
+        artifact._assign_pseudo_labels()
+        return artifact
+
+    def with_distribution(self, probs: dict[str, np.ndarray], meta: dict) -> "TeacherArtifact":
+        """Another teacher on the same texts: ``probs`` per split become the raw distribution, used as
+        they are (calibration ``none``); ``meta`` is merged into this artifact's metadata."""
+        frame = self.frame.copy()
+        columns = [f"raw/{label}" for label in self.labels]
+        for name in SPLITS:
+            frame.loc[frame["split"] == name, columns] = probs[name]
+        artifact = TeacherArtifact(frame=frame, meta={**self.meta, **meta, "calibration": "none"})
+        artifact._assign_pseudo_labels()
+        return artifact
+
+    def _assign_pseudo_labels(self) -> None:
+        """Pseudo-label and confidence of every row under the artifact's calibration."""
+        pseudo_label = np.empty(len(self.frame), dtype=object)
+        confidence = np.empty(len(self.frame))
+        for name in SPLITS:
+            rows = (self.frame["split"] == name).to_numpy()
+            probs = self.probs(name)
+            pseudo_label[rows] = np.asarray(self.labels)[probs.argmax(axis=1)]
+            confidence[rows] = probs.max(axis=1)
+        self.frame["pseudo_label"] = pseudo_label
+        self.frame["confidence"] = confidence
+
     def save(self, path: str | Path) -> Path:
         """Write atomically (temporary file, then rename): a reader never sees half a file."""
         path = Path(path)
@@ -145,7 +174,5 @@ def build_artifact(splits: dict[str, pd.DataFrame], raw_probs: dict[str, np.ndar
         **meta, "labels": list(labels), "calibration": calibration,
         "content_free_probs": [float(p) for p in content_free_probs],
     })
-    probs = np.concatenate([artifact.probs(name) for name in SPLITS])
-    frame["pseudo_label"] = np.asarray(labels)[probs.argmax(axis=1)]
-    frame["confidence"] = probs.max(axis=1)
+    artifact._assign_pseudo_labels()
     return artifact

@@ -69,15 +69,20 @@ class LabelingRun:
 
 def prepare(data: DataConfig, config: TeacherConfig) -> tuple[DatasetSpec, Splits, "Teacher", "Prompt"]:
     """Data, split, teacher and prompt: everything before any text is scored."""
-    from .prompts import build_prompt
     from .teacher import Teacher
 
     spec = data.spec()
     splits = load_splits(data)
     teacher = Teacher.load(config.teacher, revision=config.teacher_revision)
+    return spec, splits, teacher, make_prompt(teacher, spec, splits, data, config)
+
+
+def make_prompt(teacher: "Teacher", spec: DatasetSpec, splits: Splits, data: DataConfig, config: TeacherConfig) -> "Prompt":
+    """The prompt of ``config`` (its ``max_words`` and ``num_examples``) for ``teacher``."""
+    from .prompts import build_prompt
+
     examples = in_context_examples(splits.validation, spec, config.num_examples, data.split_seed)
-    prompt = build_prompt(teacher.tokenizer, spec.task, spec.verbalizers, config.max_words, examples)
-    return spec, splits, teacher, prompt
+    return build_prompt(teacher.tokenizer, spec.task, spec.verbalizers, config.max_words, examples)
 
 
 def label_all(data: DataConfig, config: TeacherConfig, spec: DatasetSpec, splits: Splits, teacher: "Teacher",

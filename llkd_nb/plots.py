@@ -12,13 +12,12 @@ import seaborn as sns
 sns.set_theme(style="whitegrid", context="notebook")
 
 
-def save(fig: plt.Figure, run_dir: str | Path, name: str) -> Path:
-    """Save ``fig`` as ``run_dir/figures/<name>.png`` and return the path."""
+def save(fig: plt.Figure, run_dir: str | Path, name: str) -> None:
+    """Save ``fig`` as ``run_dir/figures/<name>.png`` (the notebook shows it inline as well)."""
     path = Path(run_dir) / "figures" / f"{name}.png"
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    return path
 
 
 def label_distribution(counts: pd.DataFrame, title: str) -> plt.Figure:
@@ -29,7 +28,7 @@ def label_distribution(counts: pd.DataFrame, title: str) -> plt.Figure:
     return fig
 
 
-def accuracy_by_bin(tables: dict[str, pd.DataFrame], x: str, xlabel: str, title: str) -> plt.Figure:
+def accuracy_by_bin(tables: dict[str, pd.DataFrame], x: str, xlabel: str, title: str, ylabel: str) -> plt.Figure:
     """Accuracy per equal-count bin (x = the bin's mean value), one line per table, counts annotated."""
     fig, ax = plt.subplots(figsize=(6.5, 3.8))
     for name, table in tables.items():
@@ -37,20 +36,25 @@ def accuracy_by_bin(tables: dict[str, pd.DataFrame], x: str, xlabel: str, title:
         for _, row in table.iterrows():
             ax.annotate(f"n={int(row['count'])}", (row[x], row["accuracy"]), textcoords="offset points",
                         xytext=(0, 6), ha="center", fontsize=7)
-    ax.set(title=title, xlabel=xlabel, ylabel="accuracy of the labels", ylim=(0, 1.05))
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel, ylim=(0, 1.05))
     if len(tables) > 1:
         ax.legend()
     return fig
 
 
-def reliability(tables: dict[str, pd.DataFrame], title: str) -> plt.Figure:
-    """Reliability diagram: accuracy against mean confidence per bin, with the diagonal."""
+def reliability(tables: dict[str, pd.DataFrame], title: str, annotate: str | None = None) -> plt.Figure:
+    """Reliability diagram: accuracy against mean confidence per bin, with the diagonal; the bins of
+    the table named ``annotate`` carry their counts."""
     fig, ax = plt.subplots(figsize=(5, 4.5))
     ax.plot([0, 1], [0, 1], color="grey", linestyle="--", label="perfect calibration")
     for name, table in tables.items():
-        ax.plot(table["confidence"], table["accuracy"], marker="o", label=name)
-    ax.set(title=title, xlabel="mean confidence in bin", ylabel="accuracy in bin", xlim=(0, 1), ylim=(0, 1))
-    ax.legend(fontsize=8)
+        line, = ax.plot(table["confidence"], table["accuracy"], marker="o", label=name)
+        if name == annotate:
+            for _, row in table.iterrows():
+                ax.annotate(f"n={int(row['count'])}", (row["confidence"], row["accuracy"]), textcoords="offset points",
+                            xytext=(0, 6), ha="center", fontsize=7, color=line.get_color())
+    ax.set(title=title, xlabel="mean confidence in bin", ylabel="accuracy in bin", xlim=(0, 1), ylim=(0, 1.08))
+    ax.legend(fontsize=8, loc="upper left")
     return fig
 
 
@@ -84,25 +88,6 @@ def lines(frame: pd.DataFrame, x: str, columns: list[str], title: str, xlabel: s
     return fig
 
 
-def bars_with_errors(summary: pd.DataFrame, value: str, error: str, title: str, ylabel: str) -> plt.Figure:
-    """Horizontal bars of ``summary[value]`` (index: method names) with ``summary[error]`` error bars."""
-    ordered = summary.sort_values(value)
-    fig, ax = plt.subplots(figsize=(7, 0.42 * len(ordered) + 1.2))
-    ax.barh(ordered.index, ordered[value], xerr=ordered[error].fillna(0), capsize=3, color=sns.color_palette()[0])
-    ax.set(title=title, xlabel=ylabel, ylabel="method")
-    return fig
-
-
-def scatter_labelled(summary: pd.DataFrame, x: str, y: str, title: str, xlabel: str, ylabel: str) -> plt.Figure:
-    """Scatter of one point per row, each labelled by its index."""
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    ax.scatter(summary[x], summary[y])
-    for name, row in summary.iterrows():
-        ax.annotate(name, (row[x], row[y]), textcoords="offset points", xytext=(4, 3), fontsize=8)
-    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
-    return fig
-
-
 def grouped_bars(frame: pd.DataFrame, title: str, xlabel: str, ylabel: str) -> plt.Figure:
     """Bars grouped by index (e.g. classes), one bar per column (e.g. methods)."""
     fig, ax = plt.subplots(figsize=(7.5, 3.8))
@@ -114,7 +99,6 @@ def grouped_bars(frame: pd.DataFrame, title: str, xlabel: str, ylabel: str) -> p
 def value_counts_frame(series: dict[str, pd.Series], labels: list[str]) -> pd.DataFrame:
     """Counts per label for several label series, labels in a fixed order (absent labels count 0)."""
     return pd.DataFrame({name: s.value_counts().reindex(labels, fill_value=0) for name, s in series.items()})
-
 
 
 def thresholds(steps: pd.DataFrame, labels: list[str], x: str = "step") -> plt.Figure:
@@ -176,4 +160,62 @@ def paired_intervals(table: pd.DataFrame, title: str, xlabel: str) -> plt.Figure
     ax.axvline(0, color="black", linewidth=0.8)
     ax.set_yticks(range(len(table)), table.index)
     ax.set(title=title, xlabel=xlabel, ylabel="compared method")
+    return fig
+
+
+def margin_map(best: pd.DataFrame, row_labels: dict[str, str], title: str, short_names: dict[str, str]) -> plt.Figure:
+    """Heatmaps of LLKD − the best other method (``best``: condition, simulated, budget, llkd_minus,
+    low, high, method), real teachers on top and the controlled simulation below, rows in the order of
+    ``row_labels`` (condition -> row label); ``short_names`` abbreviate the methods in the cells. A cell
+    whose interval excludes 0 is framed and starred."""
+    panels = [(flag, name) for flag, name in ((False, "real teachers"), (True, "controlled simulation (uses gold)"))
+              if (best["simulated"] == flag).any()]
+    limit = max(float(np.nanmax(np.abs(best["llkd_minus"]))), 0.01)
+    heights = [best.loc[best["simulated"] == flag, "condition"].nunique() for flag, _ in panels]
+    fig, axes = plt.subplots(len(panels), 1, figsize=(9, 1.1 * sum(heights) + 1.6 * len(panels)),
+                             gridspec_kw={"height_ratios": heights}, squeeze=False)
+    for ax, (flag, name) in zip(axes[:, 0], panels):
+        part = best[best["simulated"] == flag].set_index(["condition", "budget"])
+        order = [c for c in row_labels if c in part.index.get_level_values(0)]
+        budgets = sorted(part.index.get_level_values(1).unique())
+        values = part["llkd_minus"].unstack().loc[order, budgets]
+        image = ax.imshow(values.to_numpy(float), cmap="RdBu", vmin=-limit, vmax=limit, aspect="auto")
+        for i, condition in enumerate(order):
+            for j, budget in enumerate(budgets):
+                cell = part.loc[(condition, budget)]
+                clear = cell["low"] > 0 or cell["high"] < 0
+                ax.text(j, i, f"{cell['llkd_minus']:+.3f}{' *' if clear else ''}\n[{cell['low']:+.3f}, {cell['high']:+.3f}]"
+                        f"\nvs {short_names.get(cell['method'], cell['method'])}", ha="center", va="center", fontsize=7.5,
+                        fontweight="bold" if clear else "normal",
+                        color="white" if abs(cell["llkd_minus"]) > 0.6 * limit else "black")
+                if clear:
+                    ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="black", linewidth=2.5))
+        ax.set_xticks(range(len(budgets)), [f"{b} steps" for b in budgets])
+        ax.set_yticks(range(len(order)), [row_labels[c] for c in order])
+        ax.set(title=f"{title}: {name}", xlabel="training budget (optimizer steps)", ylabel="teacher (pool accuracy)")
+        ax.grid(False)
+        fig.colorbar(image, ax=ax, label="LLKD − best other")
+    return fig
+
+
+def scores_by_teacher(cells: pd.DataFrame, accuracy: dict[str, float], highlight: str, title: str) -> plt.Figure:
+    """Test macro-F1 (mean over seeds, bars: one std) of each method against the teacher's pool accuracy,
+    one panel per budget; real teachers as circles, simulated ones as squares joined by lines."""
+    budgets = sorted(cells["budget"].unique())
+    fig, axes = plt.subplots(1, len(budgets), figsize=(4.2 * len(budgets), 4), sharey=True, squeeze=False)
+    methods = list(dict.fromkeys(cells["method"]))
+    for ax, budget in zip(axes[0], budgets):
+        for k, method in enumerate(methods):
+            part = cells[(cells["budget"] == budget) & (cells["method"] == method)]
+            part = part.assign(accuracy=part["condition"].map(accuracy)).sort_values("accuracy")
+            colour, width = ("C3", 2.4) if method == highlight else (f"C{k if k < 3 else k + 1}", 1.2)
+            simulated, real = part[part["simulated"]], part[~part["simulated"]]
+            ax.errorbar(simulated["accuracy"], simulated["macro_f1_mean"], yerr=simulated["macro_f1_std"], marker="s",
+                        color=colour, linewidth=width, capsize=2, label=method)
+            ax.errorbar(real["accuracy"], real["macro_f1_mean"], yerr=real["macro_f1_std"], fmt="o", color=colour,
+                        markeredgecolor="black", capsize=2, zorder=3)
+        ax.set(title=f"{budget} steps", xlabel="teacher accuracy on the pool")
+    axes[0, 0].set_ylabel("student test macro-F1 (mean over seeds)")
+    axes[0, -1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
+    fig.suptitle(title)
     return fig

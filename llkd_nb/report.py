@@ -17,29 +17,44 @@ def _table(path: Path, **kwargs) -> str:
 
 
 def run_report(run_dir: str | Path, title: str) -> str:
-    """Setting, timings, the comparison with its costs, the paired verdicts, the robustness check and
-    the tuning choices of one run folder."""
+    """One run folder as Markdown: its setting and timings, then notebook 04's comparison (scores, costs,
+    paired verdicts, robustness, tuning) and notebook 05's map, for whichever of them ran."""
     run = Path(run_dir)
     study = yaml.safe_load((run / "config" / "study.yaml").read_text())
     timings = yaml.safe_load((run / "config" / "timings.yaml").read_text())
-    artifact = TeacherArtifact.load_from_run(run)
-    record = json.loads((run / "config" / "04_baseline_comparison.json").read_text())
-    duplicates = artifact.meta.get("duplicates_removed", {})
-    sizes = {split: len(artifact.split(split)) for split in ("pool", "validation", "test")}
+    records = sorted((run / "config").glob("0*.json"))
+    if not records:
+        raise FileNotFoundError(f"{run} has no notebook records (config/0*.json): run the study first")
+    record = json.loads(records[-1].read_text())
     minutes = ", ".join(f"{name[:2]} {seconds / 60:.1f}" for name, seconds in timings.items() if name != "total")
     lines = [
         f"## {title}",
         "",
         f"Run `{run.name}` at commit `{(record.get('git_commit') or 'unknown')[:10]}`, "
         f"{record['machine']['cpu_count']} CPU cores, torch {record['packages']['torch']}. "
-        f"Dataset `{study['dataset']}` (pool {sizes['pool']} / validation {sizes['validation']} / test {sizes['test']}, "
-        f"after removing {duplicates.get('exact', 0)} exact and {duplicates.get('near', 0)} near duplicates); "
-        f"teacher `{study['teacher']}` ({study['calibration']}-calibrated, {study['num_examples']} examples); "
+        f"Dataset `{study['dataset']}`; teacher `{study['teacher']}` ({study['calibration']}-calibrated); "
         f"student `{study['student']}` (trainable layers: {study['trainable_layers']}, {study['max_length']} tokens); "
-        f"{study['max_steps']} optimizer steps of {study['batch_size']} samples, protocol `{study['protocol']}`; "
-        f"seeds {study['seeds']}; tuning seeds {study['tuning_seeds']}.",
+        f"{study['batch_size']} samples per update, protocol `{study['protocol']}`; seeds {study['seeds']}; "
+        f"tuning seeds {study['tuning_seeds']}.",
         "",
         f"Wall-clock from a cold cache: **{timings['total'] / 60:.1f} min** (notebooks, min: {minutes}).",
+    ]
+    if (run / "tables" / "04_summary.md").exists():
+        lines += _comparison(run, study)
+    if (run / "tables" / "05_best_other.csv").exists():
+        lines += _conditions(run, study)
+    return "\n".join(lines) + "\n"
+
+
+def _comparison(run: Path, study: dict) -> list[str]:
+    artifact = TeacherArtifact.load_from_run(run)
+    duplicates = artifact.meta.get("duplicates_removed", {})
+    sizes = {split: len(artifact.split(split)) for split in ("pool", "validation", "test")}
+    lines = [
+        "",
+        f"Notebook 04: pool {sizes['pool']} / validation {sizes['validation']} / test {sizes['test']} (after removing "
+        f"{duplicates.get('exact', 0)} exact and {duplicates.get('near', 0)} near duplicates); {study['num_examples']} "
+        f"in-context examples; {study['max_steps']} optimizer steps for every method.",
         "",
         "### Test scores and costs (mean ± std over seeds)",
         "",
@@ -56,4 +71,36 @@ def run_report(run_dir: str | Path, title: str) -> str:
     if (run / "tables" / "04_tuning.csv").exists():
         lines += ["", "### Tuning (validation macro-F1 against the teacher's labels, tuning seeds only)", "",
                   _table(run / "tables" / "04_tuning.csv")]
-    return "\n".join(lines) + "\n"
+    return lines
+
+
+def _conditions(run: Path, study: dict) -> list[str]:
+    from .conditions import SHORT_NAMES, conclusion
+
+    teachers = pd.read_csv(run / "tables" / "05_teachers.csv", index_col=0)
+    best = pd.read_csv(run / "tables" / "05_best_other.csv")
+    order = teachers["accuracy"].sort_values(ascending=False).index
+    best["cell"] = [f"{r.llkd_minus:+.3f} [{r.low:+.3f}, {r.high:+.3f}] vs {SHORT_NAMES.get(r.method, r.method)}"
+                    + (" **" + r.verdict + "**" if r.verdict != "no detectable difference" else "")
+                    for r in best.itertuples()]
+    grid = best.pivot(index="condition", columns="budget", values="cell")
+    grid = grid.loc[[c for c in order if c in grid.index]]
+    grid.index = [f"{c} ({teachers.loc[c, 'accuracy']:.2f})" + (" *sim.*" if teachers.loc[c, "kind"] != "real" else "")
+                  for c in grid.index]
+    grid.columns = [f"{b} steps" for b in grid.columns]
+    return [
+        "",
+        f"### When does LLKD help? Teacher strength x budget (notebook 05)",
+        "",
+        f"Budgets {study['budgets']} optimizer steps; few-shot teacher with {study['few_shot']} examples; simulated "
+        f"teachers at pool accuracy {study['simulated_accuracies']} (informativeness {study['informativeness']}). "
+        "Rows marked *sim.* are a **controlled simulation that uses the gold labels**; the others are real teachers.",
+        "",
+        _table(run / "tables" / "05_teachers.csv", floatfmt=".3f"),
+        "",
+        "LLKD − the best other method by validation (test macro-F1, paired 95 % interval over seeds and test texts):",
+        "",
+        grid.rename_axis("teacher (pool accuracy)").to_markdown(),
+        "",
+        "**Conclusion (computed):** " + conclusion(best, teachers),
+    ]

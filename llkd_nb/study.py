@@ -22,6 +22,7 @@ import yaml
 
 from .analysis import AnalysisConfig
 from .compare import ComparisonConfig
+from .conditions import ConditionsConfig
 from .data import DataConfig
 from .labeling import TeacherConfig
 from .params import default_of, param, study_fields, values_of
@@ -50,7 +51,7 @@ class RunConfig:
 
 SECTIONS: dict[str, type] = {
     "run": RunConfig, "data": DataConfig, "teacher": TeacherConfig, "analysis": AnalysisConfig,
-    "train": TrainConfig, "llkd": LLKD, "comparison": ComparisonConfig,
+    "train": TrainConfig, "llkd": LLKD, "comparison": ComparisonConfig, "conditions": ConditionsConfig,
 }
 CLI_KEYS = ("name", "notebooks")  # read by `llkd-nb run`, not by a notebook
 
@@ -60,6 +61,12 @@ NOTEBOOKS: dict[str, dict[str, list[str] | None]] = {
     "02_confidence_analysis": {"run": ["progress"], "analysis": None, "train": None},
     "03_llkd_training": {"run": ["progress"], "train": None, "llkd": None, "comparison": ["tune", "tuning_seeds"]},
     "04_baseline_comparison": {"run": ["progress"], "train": None, "llkd": None, "comparison": None},
+    "05_when_llkd_helps": {
+        "run": ["progress"], "data": None,
+        "teacher": ["teacher", "teacher_revision", "max_words", "calibration", "teacher_batch_size", "cache_path"],
+        "train": None, "llkd": None, "comparison": ["seeds", "tune", "tuning_seeds", "bootstrap_replicates"],
+        "conditions": None,
+    },
 }
 
 
@@ -97,6 +104,7 @@ class Study:
     train: TrainConfig = field(default_factory=TrainConfig)
     llkd: LLKD = field(default_factory=LLKD)
     comparison: ComparisonConfig = field(default_factory=ComparisonConfig)
+    conditions: ConditionsConfig = field(default_factory=ConditionsConfig)
 
     @classmethod
     def from_flat(cls, values: dict, where: str = "parameters") -> "Study":
@@ -150,6 +158,15 @@ def open_notebook(namespace: dict, notebook: str) -> tuple[Study, Path]:
     study = Study.from_flat({key: namespace[key] for key in notebook_keys(notebook)}, f"{notebook} parameters")
     run = prepare_run(namespace["run_dir"], notebook, study.values_for(notebook))
     return study, run
+
+
+def recorded_study(run_dir: str | Path, notebook: str) -> Study:
+    """The :class:`Study` that ``notebook`` ran with in ``run_dir``, from its record
+    (``config/<notebook>.json``): what the solution notebooks start from."""
+    record = Path(run_dir) / "config" / f"{notebook}.json"
+    if not record.exists():
+        raise FileNotFoundError(f"{record} not found: run notebook {notebook} in {run_dir} first")
+    return Study.from_flat(json.loads(record.read_text())["parameters"], str(record))
 
 
 def _help(key: str) -> str:

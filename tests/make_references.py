@@ -1,4 +1,4 @@
-"""Regenerate the nbval reference notebooks: notebooks 01-04 executed by papermill on SMALL parameters.
+"""Regenerate the nbval reference notebooks: notebooks 01-05 executed by papermill on SMALL parameters.
 
 Run after a deliberate change of the notebooks' outputs (``make refs``), review the diff, commit.
 """
@@ -10,6 +10,8 @@ from pathlib import Path
 
 import papermill
 
+from llkd_nb.cli import QUIET_KERNEL
+
 HERE = Path(__file__).resolve().parent / "notebooks"
 SOURCE = HERE.parents[1] / "notebooks"
 RUN = "_runs/small"  # relative to tests/notebooks, where nbval runs the kernels
@@ -19,6 +21,9 @@ SMALL = {
     "02_confidence_analysis": {"num_bins": 3, **STUDENT},
     "03_llkd_training": STUDENT,
     "04_baseline_comparison": {**STUDENT, "seeds": [0, 1], "bootstrap_replicates": 200},
+    "05_when_llkd_helps": {"pool_size": 40, "validation_size": 10, "test_size": 25, "max_words": 40, **STUDENT,
+                           "seeds": [0, 1], "bootstrap_replicates": 200, "few_shot": 2, "budgets": [4, 8],
+                           "simulated_accuracies": [0.5, 0.9]},
 }
 
 
@@ -26,7 +31,8 @@ def main() -> None:
     shutil.rmtree(HERE / "_runs", ignore_errors=True)
     for name, parameters in SMALL.items():
         papermill.execute_notebook(str(SOURCE / f"{name}.ipynb"), str(HERE / f"{name}.ipynb"),
-                                   parameters={"run_dir": RUN, **parameters}, cwd=str(HERE), kernel_name="python3")
+                                   parameters={"run_dir": RUN, **parameters}, cwd=str(HERE), kernel_name="python3",
+                                   extra_arguments=QUIET_KERNEL)
         print(f"wrote {HERE / name}.ipynb")
 
 

@@ -65,7 +65,7 @@ def test_each_key_is_defined_by_exactly_one_component():
     ({"protocol": "half"}, "protocol must be one of"),
     ({"dataset": "missing.csv", "labels": ["a", "b"], "task": "t"}, "dataset file not found: missing.csv"),
     ({"student_momentum": 1.0}, r"student_momentum must lie in \[0.0, 1.0\)"),
-    ({"notebooks": [9]}, "notebooks must list numbers among 1-4"),
+    ({"notebooks": [9]}, "notebooks must list numbers among 1-5"),
     ({"seeds": [0, 1], "tuning_seeds": [1]}, "must not overlap"),
     ({"verbalizers": ["a", "a", "b", "c", "d"]}, "verbalizers must be unique"),
     ({"verbalizers": ["a", "b"]}, "5 labels but 2 verbalizers"),

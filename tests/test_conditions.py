@@ -1,0 +1,96 @@
+"""Notebook 05's conditions: the controlled simulation does what it says, and the grid runs end to end."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from llkd_nb.artifacts import build_artifact
+from llkd_nb.conditions import (
+    ConditionsConfig, conclusion, real_conditions, run_conditions, simulated_distribution,
+    simulated_teacher,
+)
+from llkd_nb.data import DataConfig, load_splits
+from llkd_nb.methods import LLKD_ROW, comparison_methods, method_named
+from llkd_nb.metrics import confidence_auroc
+from llkd_nb.training import TrainConfig
+from llkd_nb.validation import ParameterError
+
+LABELS = ["business", "entertainment", "politics", "sports", "tech"]
+
+
+@pytest.fixture(scope="module")
+def artifact():
+    splits = load_splits(DataConfig(pool_size=30, validation_size=10, test_size=10))
+    rng = np.random.default_rng(0)
+    raw = {name: rng.dirichlet(np.ones(5), len(frame)) for name, frame in splits.frames().items()}
+    return build_artifact(splits.frames(), raw, LABELS, "batch", np.full(5, 0.2),
+                          {"dataset": "bbc_news", "teacher_config": {"num_examples": 0}})
+
+
+def test_simulated_teacher_hits_the_accuracy_and_keeps_every_confidence():
+    rng = np.random.default_rng(1)
+    probs = rng.dirichlet(np.ones(4) * 0.5, 5000)
+    gold = rng.integers(0, 4, 5000)
+    for accuracy in (0.3, 0.6, 0.9):
+        simulated = simulated_distribution(probs, gold, accuracy, 2.0, np.random.default_rng(0))
+        assert (simulated.argmax(axis=1) == gold).mean() == pytest.approx(accuracy, abs=0.02)
+        np.testing.assert_allclose(np.sort(simulated, axis=1), np.sort(probs, axis=1))  # a permutation per row
+        np.testing.assert_allclose(simulated.max(axis=1), probs.max(axis=1))
+
+
+def test_informativeness_sets_how_well_confidence_ranks_right_labels():
+    rng = np.random.default_rng(2)
+    probs, gold = rng.dirichlet(np.ones(4), 4000), rng.integers(0, 4, 4000)
+    auroc = {}
+    for informativeness in (0.0, 2.0):
+        simulated = simulated_distribution(probs, gold, 0.6, informativeness, np.random.default_rng(0))
+        auroc[informativeness] = confidence_auroc(simulated.max(axis=1), simulated.argmax(axis=1) == gold)
+    assert auroc[0.0] == pytest.approx(0.5, abs=0.03)
+    assert auroc[2.0] > 0.75
+
+
+def test_simulated_condition_is_marked_and_uses_its_own_labels(artifact):
+    condition = simulated_teacher(artifact, 0.8, 2.0)
+    assert condition.simulated and "simulated" in condition.name
+    assert condition.artifact.meta["calibration"] == "none"
+    assert condition.artifact.meta["simulation"]["accuracy"] == 0.8
+    np.testing.assert_allclose(condition.artifact.confidence("pool"), artifact.confidence("pool"))
+    assert condition.quality("pool")["accuracy"] > artifact.recalibrated("none").split("pool").pipe(
+        lambda f: (f["pseudo_label"] == f["gold"]).mean())
+
+
+def test_real_conditions_recalibrate_without_relabeling(artifact):
+    names = [c.name for c in real_conditions(artifact)]
+    assert names == ["zero-shot, raw", "zero-shot, batch calibration"]
+    raw = real_conditions(artifact)[0].artifact
+    np.testing.assert_allclose(raw.confidence("test"), artifact.raw_probs("test").max(axis=1))
+    assert not any(c.simulated for c in real_conditions(artifact))
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"budgets": []}, "budgets"), ({"budgets": [10, 0]}, "budgets"), ({"simulated_accuracies": [1.2]}, "simulated"),
+    ({"few_shot": -1}, "few_shot"), ({"informativeness": "high"}, "informativeness"),
+])
+def test_bad_grid_parameters_are_named(values, message):
+    with pytest.raises(ParameterError, match=message):
+        ConditionsConfig(**values)
+
+
+def test_the_grid_runs_every_method_budget_and_teacher(artifact):
+    grid = ConditionsConfig(budgets=[2, 3], simulated_accuracies=[0.7])
+    conditions = real_conditions(artifact)[1:] + [simulated_teacher(artifact, 0.7, 2.0)]
+    methods = [method_named(comparison_methods(with_ceiling=False), name)
+               for name in ("all pseudo-labels", "fixed confidence threshold", LLKD_ROW)]
+    config = TrainConfig(max_length=16, batch_size=4, num_evals=1, device="cpu")
+    results = run_conditions(conditions, methods, grid, [0], [100], config, replicates=100, progress=False)
+    assert len(results.runs) == len(conditions) * 2 * len(methods)
+    assert set(results.tuning["method"]) == {m.name for m in methods if m.grid}
+    best = results.best_other()
+    assert len(best) == len(conditions) * 2 and LLKD_ROW not in set(best["method"])
+    for _, cell in best.iterrows():  # the best other is chosen by validation, among the non-LLKD rows of its cell
+        cell_rows = results.cells[(results.cells["condition"] == cell["condition"]) & (results.cells["budget"] == cell["budget"])
+                                  & (results.cells["method"] != LLKD_ROW)]
+        assert cell["val_macro_f1_mean"] == cell_rows["val_macro_f1_mean"].max()
+    quality = {c.name: c.quality() for c in conditions}
+    text = conclusion(best, pd.DataFrame(quality).T)
+    assert "With the real teachers" in text and "In the controlled simulation" in text and "at 3 steps" in text

@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CONFIG ?= configs/default.yaml
 
-.PHONY: setup lock params reproduce test bench refs clean
+.PHONY: setup lock params reproduce when-llkd-helps workshop site test bench refs clean
 
 setup: $(VENV)/.installed
 
@@ -28,6 +28,19 @@ lock:
 reproduce: setup
 	$(BIN)/llkd-nb run $(CONFIG)
 
+# Notebook 05 on its own config (teacher strength x budget; about an hour on 2 cores).
+when-llkd-helps: setup
+	$(BIN)/llkd-nb run configs/when_llkd_helps.yaml
+
+# The workshop track: notebooks 01-04 on a smaller study, under 10 minutes on 2 cores (papers/workshop.md).
+workshop: setup
+	$(BIN)/llkd-nb run configs/workshop.yaml
+
+# Static HTML pages of the executed notebooks and the notes: open site/index.html in a browser.
+# RUN=runs/<name>/notebooks renders a run of your own instead of the committed notebooks.
+site: setup
+	$(BIN)/llkd-nb site $(RUN) --output site
+
 test: setup
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
 
@@ -45,4 +58,4 @@ refs: setup
 	$(BIN)/python tests/make_references.py
 
 clean:
-	rm -rf $(VENV) runs tests/notebooks/_runs
+	rm -rf $(VENV) runs site tests/notebooks/_runs

@@ -52,6 +52,13 @@ pools: they show the method's mechanics and how it compares under one protocol, 
 PROGRESS_BAR = re.compile(r"\d+%\|")
 
 
+DEFAULT_NOTES = [REPO_NOTEBOOKS.parent / "README.md",
+                 *(REPO_NOTEBOOKS.parent / "papers" / name for name in ("method.md", "results.md", "workshop.md"))]
+
+# The kernel's own log (e.g. ipykernel's notice that it talks over local TCP) is not the study's output.
+QUIET_KERNEL = ["--log-level=ERROR"]
+
+
 def drop_progress_bars(path: Path) -> int:
     """Remove the stored progress-bar output (stderr, and the blank lines a closed bar leaves) from an
     executed notebook: bars are for watching a run live, not for readers. Other stderr (a warning, a
@@ -95,7 +102,7 @@ def run_study(study: Study, runs_dir: Path, notebooks_dir: Path = REPO_NOTEBOOKS
         papermill.execute_notebook(
             str(source), str(executed),
             parameters=notebook_parameters(source, study, run_dir), cwd=str(notebooks_dir),
-            progress_bar=study.run.progress, kernel_name="python3",
+            progress_bar=study.run.progress, kernel_name="python3", extra_arguments=QUIET_KERNEL,
         )
         drop_progress_bars(executed)
         timings[name] = time.perf_counter() - begin
@@ -149,6 +156,11 @@ def main(argv: list[str] | None = None) -> int:
     report = commands.add_parser("report", help="write run folders' results as Markdown (papers/results.md)")
     report.add_argument("runs", type=Path, nargs="+", help="run folders, e.g. runs/default runs/yahoo_answers")
     report.add_argument("--output", type=Path, default=REPO_NOTEBOOKS.parent / "papers" / "results.md")
+    site = commands.add_parser("site", help="render executed notebooks and the notes as static HTML pages")
+    site.add_argument("folders", type=Path, nargs="*", default=[REPO_NOTEBOOKS],
+                      help="folders of executed notebooks, e.g. runs/default/notebooks (default: notebooks/)")
+    site.add_argument("--notes", type=Path, nargs="*", default=DEFAULT_NOTES, help="Markdown notes to include")
+    site.add_argument("--output", type=Path, default=Path("site"))
     commands.add_parser("keys", help="every study key: default, owner, notebooks, meaning")
     params = commands.add_parser("params", help="maintainers: rewrite the notebooks' parameters cells and "
                                                 "configs/default.yaml from the dataclasses")
@@ -172,6 +184,15 @@ def main(argv: list[str] | None = None) -> int:
 
         changed = write_parameters(args.notebooks_dir, args.study_file)
         print("rewrote: " + (", ".join(str(p) for p in changed) if changed else "nothing (already in sync)"))
+    elif args.command == "site":
+        from .site import build_site
+
+        notebooks = [path for folder in args.folders for path in sorted(folder.glob("0*.ipynb"))]
+        if not notebooks:
+            print(f"llkd-nb: no notebooks (0*.ipynb) in {', '.join(map(str, args.folders))}", file=sys.stderr)
+            return 2
+        index = build_site(notebooks, [n for n in args.notes if n.exists()], args.output, "llkd-notebooks")
+        print(f"{len(notebooks)} notebooks rendered; open {index}")
     elif args.command == "list-methods":
         list_methods()
     elif args.command == "predict":

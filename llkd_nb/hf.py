@@ -1,4 +1,4 @@
-"""Quiet model loading: transformers' progress bars and expected notices are noise in notebooks."""
+"""Quiet transformers: its progress bars and expected notices are noise in notebooks."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from contextlib import contextmanager, redirect_stderr
 
 
 @contextmanager
-def quiet_loading():
-    """Silence transformers' loading progress bars and info/warning logs inside the block.
+def quiet_transformers():
+    """Silence transformers' progress bars (loading, saving) and info/warning logs inside the block.
 
     The GGUF de-quantization bar has no switch (transformers builds it with ``tqdm.auto``), so the
     block's stderr is captured too; errors still surface as exceptions.

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from .data import DataError, read_table
+from .hf import quiet_transformers
 from .student import Student, load_tokenizer
 
 META_FILE = "llkd_student.json"
@@ -24,7 +25,8 @@ def save_student(student: Student, folder: str | Path, student_name: str, max_le
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     with student.full_model() as model:
-        model.save_pretrained(folder)
+        with quiet_transformers():  # no "Writing model shards" bar in the notebook
+            model.save_pretrained(folder)
     tokenizer = load_tokenizer(student_name)
     tokenizer.model_max_length = max_length
     tokenizer.save_pretrained(folder)

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from .assets import OFFLINE_STUDENT, minilm_folder
-from .hf import quiet_loading
+from .hf import quiet_transformers
 
 
 def _source(name: str) -> str:
@@ -31,7 +31,7 @@ def _source(name: str) -> str:
 def load_tokenizer(name: str):
     from transformers import AutoTokenizer
 
-    with quiet_loading():
+    with quiet_transformers():
         return AutoTokenizer.from_pretrained(_source(name))
 
 
@@ -41,7 +41,7 @@ def load_model(name: str, num_labels: int, seed: int, labels: list[str] | None =
 
     names = {"id2label": dict(enumerate(labels)), "label2id": {n: i for i, n in enumerate(labels)}} if labels else {}
     torch.manual_seed(seed)
-    with quiet_loading():  # the "newly initialised head" notice is expected here
+    with quiet_transformers():  # the "newly initialised head" notice is expected here
         return AutoModelForSequenceClassification.from_pretrained(_source(name), num_labels=num_labels, **names)
 
 

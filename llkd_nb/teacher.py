@@ -13,7 +13,7 @@ from tqdm import tqdm
 from .assets import OFFLINE_TEACHER, smollm2_gguf
 from .cache import TeacherCache, cache_key
 from .devices import pick_device
-from .hf import quiet_loading
+from .hf import quiet_transformers
 from .prompts import Prompt
 from .scoring import PrefixScorer
 
@@ -61,7 +61,7 @@ class Teacher:
             kwargs, source, fingerprint = {}, str(path), f"folder:{path.name}:{_folder_fingerprint(path)}"
         else:
             kwargs, source, fingerprint = {"revision": revision}, name, ""
-        with quiet_loading():
+        with quiet_transformers():
             tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
             model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32, **kwargs)
         model.to(pick_device(device)).eval()

@@ -109,3 +109,18 @@ def test_pool_only_study_with_verbalizers_runs_all_notebooks(tmp_path, practitio
     verdicts = run / "tables" / "04_verdicts.csv"
     assert verdicts.exists() == with_eval  # the paired comparison needs a gold test set
     assert (run / "student" / "config.json").exists()
+
+
+def test_site_renders_the_executed_notebooks_with_their_figures(tmp_path):
+    notebooks = Path(__file__).parent / "notebooks"
+    assert main(["site", str(notebooks), "--notes", str(REPO_NOTEBOOKS.parent / "README.md"), "--output", str(tmp_path)]) == 0
+    index = (tmp_path / "index.html").read_text()
+    pages = sorted(p.name for p in tmp_path.glob("0*.html"))
+    assert pages == sorted(f"{p.stem}.html" for p in notebooks.glob("0*.ipynb"))
+    assert all(page in index for page in pages) and "main_README.html" in index
+    assert "data:image/png;base64" in (tmp_path / "04_baseline_comparison.html").read_text()  # figures embedded
+
+
+def test_site_without_notebooks_is_a_clear_error(tmp_path, capsys):
+    assert main(["site", str(tmp_path), "--output", str(tmp_path / "site")]) == 2
+    assert "no notebooks" in capsys.readouterr().err

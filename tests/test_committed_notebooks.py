@@ -19,3 +19,37 @@ def test_committed_notebook_is_executed_and_clean(notebook):
     assert not [o for o in outputs if o.output_type == "error"]
     noise = [o.text[:120] for o in outputs if o.output_type == "stream" and o.name == "stderr"]
     assert not noise, f"stderr output in {notebook}: {noise}"
+
+
+def _figure_cells(nb) -> list[int]:
+    return [i for i, c in enumerate(nb.cells) if c.cell_type == "code"
+            and any("image/png" in o.get("data", {}) for o in c.outputs)]
+
+
+def _text(cell) -> str:
+    outputs = cell.get("outputs", [])
+    return cell.source + "".join(o.get("text", "") + o.get("data", {}).get("text/markdown", "") for o in outputs)
+
+
+@pytest.mark.parametrize("notebook", list(NOTEBOOKS))
+def test_every_figure_says_what_to_notice(notebook):
+    """The cell that draws a figure, or the cell right after it, tells the reader what to look at."""
+    nb = nbformat.read(ROOT / "notebooks" / f"{notebook}.ipynb", as_version=4)
+    cells = _figure_cells(nb)
+    assert cells, f"{notebook} draws no figure"
+    for i in cells:
+        nearby = _text(nb.cells[i]) + (_text(nb.cells[i + 1]) if i + 1 < len(nb.cells) else "")
+        assert "What to notice" in nearby, f"{notebook}: the figure of cell {i} has no 'What to notice' line"
+
+
+def test_relative_links_in_the_notes_resolve():
+    """No note points outside the repository or to a file that is not there."""
+    import re
+
+    notes = [ROOT / "README.md", *(ROOT / "papers").glob("*.md")]
+    for note in notes:
+        text = note.read_text()
+        assert "../shared" not in text, f"{note.name} points outside the repository"
+        for target in re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", text):
+            if not target.startswith(("http://", "https://", "mailto:")):
+                assert (note.parent / target).exists(), f"{note.name} links to {target}, which does not exist"

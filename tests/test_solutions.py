@@ -1,0 +1,50 @@
+"""The exercises' solution notebooks execute end to end on a small run of notebooks 01-05.
+
+The small run is the one the nbval reference tests leave in ``tests/notebooks/_runs/small`` when they ran
+first in this session; otherwise this module executes notebooks 01-05 on the same small parameters itself.
+"""
+
+from pathlib import Path
+
+import nbformat
+import papermill
+import pytest
+from make_references import HERE, RUN, SMALL, SOURCE
+
+from llkd_nb.cli import QUIET_KERNEL
+
+SOLUTIONS = SOURCE / "solutions"
+
+
+def _execute(source: Path, output: Path, parameters: dict, cwd: Path) -> nbformat.NotebookNode:
+    papermill.execute_notebook(str(source), str(output), parameters=parameters, cwd=str(cwd), kernel_name="python3",
+                               progress_bar=False, extra_arguments=QUIET_KERNEL)
+    return nbformat.read(output, as_version=4)
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory) -> Path:
+    run = HERE / RUN
+    if all((run / "config" / f"{name}.json").exists() for name in SMALL):
+        return run
+    folder = tmp_path_factory.mktemp("small")
+    run = folder / "runs" / "small"
+    for name, parameters in SMALL.items():
+        _execute(SOURCE / f"{name}.ipynb", folder / f"{name}.ipynb", {"run_dir": str(run), **parameters}, SOURCE)
+    return run
+
+
+def test_every_notebook_has_a_solutions_notebook():
+    numbers = sorted(p.name[:2] for p in SOURCE.glob("0*.ipynb"))
+    assert sorted(p.name[:2] for p in SOLUTIONS.glob("*_solutions.ipynb")) == numbers
+
+
+@pytest.mark.parametrize("number", ["01", "02", "03", "04", "05"])
+def test_solutions_run_on_a_small_run(number, small_run, tmp_path):
+    executed = _execute(SOLUTIONS / f"{number}_solutions.ipynb", tmp_path / "out.ipynb",
+                        {"run_dir": str(small_run.resolve())}, SOLUTIONS)
+    streams = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs if o.get("name") == "stderr"]
+    assert not streams, f"stderr in the {number} solutions: {streams[0]['text'][:300]}"
+    answers = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs
+               if "text/markdown" in o.get("data", {})]
+    assert len(answers) >= 3, "every solutions notebook answers its exercises in computed sentences"

@@ -225,10 +225,13 @@ def conclusion(best: pd.DataFrame, teachers: pd.DataFrame) -> str:
         if part.empty:
             continue
         counts = part["verdict"].value_counts()
+        starved = int(part["llkd_minus"].isna().sum())
         sentences.append(
             f"{title}, LLKD is better than the best other method in {counts.get('better', 0)} of {len(part)} "
             f"teacher x budget cells, worse in {counts.get('worse', 0)}, and not distinguishable in "
-            f"{counts.get('no detectable difference', 0)}.")
+            f"{counts.get('no detectable difference', 0)}"
+            + (f"; in {starved} it starved on every seed (its selection kept nothing for a whole pass)." if starved else "."))
+        part = part.dropna(subset=["llkd_minus"])
         accuracy = teachers.loc[part["condition"], "accuracy"].to_numpy()
         if part["condition"].nunique() > 1:
             rho = pd.Series(accuracy).corr(pd.Series(part["llkd_minus"].to_numpy()), method="spearman")

@@ -183,6 +183,9 @@ def margin_map(best: pd.DataFrame, row_labels: dict[str, str], title: str, short
         for i, condition in enumerate(order):
             for j, budget in enumerate(budgets):
                 cell = part.loc[(condition, budget)]
+                if pd.isna(cell["llkd_minus"]):  # LLKD starved on every seed: nothing to compare
+                    ax.text(j, i, "LLKD starved\non every seed", ha="center", va="center", fontsize=7.5, color="dimgrey")
+                    continue
                 clear = cell["low"] > 0 or cell["high"] < 0
                 ax.text(j, i, f"{cell['llkd_minus']:+.3f}{' *' if clear else ''}\n[{cell['low']:+.3f}, {cell['high']:+.3f}]"
                         f"\nvs {short_names.get(cell['method'], cell['method'])}", ha="center", va="center", fontsize=7.5,

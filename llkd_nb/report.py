@@ -80,7 +80,8 @@ def _conditions(run: Path, study: dict) -> list[str]:
     teachers = pd.read_csv(run / "tables" / "05_teachers.csv", index_col=0)
     best = pd.read_csv(run / "tables" / "05_best_other.csv")
     order = teachers["accuracy"].sort_values(ascending=False).index
-    best["cell"] = [f"{r.llkd_minus:+.3f} [{r.low:+.3f}, {r.high:+.3f}] vs {SHORT_NAMES.get(r.method, r.method)}"
+    best["cell"] = ["LLKD starved on every seed" if pd.isna(r.llkd_minus) else
+                    f"{r.llkd_minus:+.3f} [{r.low:+.3f}, {r.high:+.3f}] vs {SHORT_NAMES.get(r.method, r.method)}"
                     + (" **" + r.verdict + "**" if r.verdict != "no detectable difference" else "")
                     for r in best.itertuples()]
     grid = best.pivot(index="condition", columns="budget", values="cell")

@@ -37,7 +37,8 @@ def run_report(run_dir: str | Path, title: str) -> str:
         f"{study['batch_size']} samples per update, protocol `{study['protocol']}`; seeds {study['seeds']}; "
         f"tuning seeds {study['tuning_seeds']}.",
         "",
-        f"Wall-clock from a cold cache: **{timings['total'] / 60:.1f} min** (notebooks, min: {minutes}).",
+        f"Wall-clock of the run that made these tables: **{timings['total'] / 60:.1f} min** (notebooks, min: {minutes}; "
+        "a rerun reads the teacher cache and any tuning still valid, so it is faster than a cold run).",
     ]
     if (run / "tables" / "04_summary.md").exists():
         lines += _comparison(run, study)

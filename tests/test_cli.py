@@ -8,7 +8,9 @@ import pytest
 import yaml
 
 from llkd_nb.cli import REPO_NOTEBOOKS, main, notebook_parameters
-from llkd_nb.study import NOTEBOOKS, Study
+from llkd_nb.study import NOTEBOOKS, RunConfig, Study
+
+MAIN_JOB = [list(NOTEBOOKS)[n - 1] for n in RunConfig().notebooks]  # what a study runs by default (01-04)
 
 TINY = {
     "name": "tiny", "pool_size": 30, "validation_size": 10, "test_size": 20, "max_words": 30,
@@ -43,11 +45,11 @@ def test_whole_study_end_to_end_on_a_tiny_config(tmp_path):
     config = {**TINY, "cache_path": str(tmp_path / "cache.sqlite")}
     assert main(["run", str(write(tmp_path, config)), "--runs-dir", str(tmp_path / "runs")]) == 0
     run = tmp_path / "runs" / "tiny"
-    assert sorted(p.name for p in (run / "notebooks").glob("*.ipynb")) == [f"{n}.ipynb" for n in NOTEBOOKS]
+    assert sorted(p.name for p in (run / "notebooks").glob("*.ipynb")) == [f"{n}.ipynb" for n in MAIN_JOB]
     assert (run / "teacher_labels.parquet").exists()
     assert yaml.safe_load((run / "config" / "study.yaml").read_text())["pool_size"] == 30
-    assert set(yaml.safe_load((run / "config" / "timings.yaml").read_text())) == {*NOTEBOOKS, "total"}
-    for name in NOTEBOOKS:  # each notebook recorded its parameters, package versions and machine
+    assert set(yaml.safe_load((run / "config" / "timings.yaml").read_text())) == {*MAIN_JOB, "total"}
+    for name in MAIN_JOB:  # each notebook recorded its parameters, package versions and machine
         record = yaml.safe_load((run / "config" / f"{name}.json").read_text())
         assert record["packages"]["torch"] and record["machine"]["cpu_count"]
     summary = pd.read_csv(run / "tables" / "04_summary.csv", index_col=0)
@@ -101,7 +103,7 @@ def test_pool_only_study_with_verbalizers_runs_all_notebooks(tmp_path, practitio
     run = tmp_path / "runs" / "mine"
     notebook_01 = (run / "notebooks" / "01_teacher_labeling.ipynb").read_text()
     assert "technology" in notebook_01 and "tec" in notebook_01  # the label -> verbalizer mapping is shown
-    for name in NOTEBOOKS:
+    for name in MAIN_JOB:
         text = (run / "notebooks" / f"{name}.ipynb").read_text()
         assert '"output_type": "error"' not in text
     skipped = (run / "notebooks" / "02_confidence_analysis.ipynb").read_text()

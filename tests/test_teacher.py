@@ -71,9 +71,11 @@ def test_prefix_scorer_equals_naive_on_the_real_teacher(teacher):
              "The striker scored twice as the club won the cup final in extra time at Wembley.",
              "Parliament votes on the bill next week."]
     fast = softmax(scorer.logprobs(texts, progress=False))
-    naive = np.stack([naive_label_logprobs(teacher.model, scorer.prefix_ids, scorer.middle_ids(t), scorer.label_ids).numpy() for t in texts])
+    prefix, labels = teacher.encode(prompt.prefix), [teacher.encode(v) for v in LABELS]
+    naive = np.stack([naive_label_logprobs(teacher.model, prefix, teacher.encode(prompt.middle(t)), labels).numpy()
+                      for t in texts])
     assert np.abs(fast - softmax(naive)).max() < 1e-5
-    assert [len(ids) for ids in scorer.label_ids] == [1, 3, 2, 2, 1]  # multi-token labels are scored whole
+    assert [len(ids) for ids in labels] == [1, 3, 2, 2, 1]  # multi-token labels are scored whole
 
 
 def test_batch_calibration_by_hand():

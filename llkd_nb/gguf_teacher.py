@@ -1,0 +1,97 @@
+"""The native GGUF teacher: ``llama-cpp-python`` runs the quantised weights as they are, in process.
+
+The token ids are the ones the ``transformers`` teacher scores (the same tokenizer renders and encodes
+the prompt), so the two engines differ only in arithmetic: llama.cpp multiplies the 4-bit weights
+with 8-bit-quantised activations, ``transformers`` de-quantises the weights to float32.
+
+The prompt prefix is evaluated once; for each text the KV cache is cut back to the prefix, the text is
+evaluated, and each label continuation is evaluated from the end of the text. llama.cpp runs one
+sequence at a time here, so texts are not batched.
+
+``llama-cpp-python`` has no binary wheel for every platform: pip builds it from source with cmake
+and a C++ compiler (about 3 minutes on 2 cores; ``make setup-llama-cpp``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .assets import OFFLINE_TEACHER, smollm2_gguf
+from .prompts import Prompt
+from .teacher import BatchScorer, Teacher, load_tokenizer, resolve_source
+
+INSTALL_HINT = ("the llama-cpp engine needs llama-cpp-python: `make setup-llama-cpp` "
+                "(pip builds it from source; it needs cmake and a C++ compiler)")
+
+
+def _import_llama_cpp():
+    try:
+        import llama_cpp
+    except ImportError as error:
+        raise ModuleNotFoundError(INSTALL_HINT) from error
+    return llama_cpp
+
+
+class LlamaCppTeacher(Teacher):
+    """A GGUF teacher on llama.cpp (CPU threads by default; llama.cpp's GPU builds offload layers)."""
+
+    def __init__(self, llama, tokenizer, name: str, fingerprint: str) -> None:
+        self.llama, self.tokenizer, self.name, self.fingerprint = llama, tokenizer, name, fingerprint
+
+    @classmethod
+    def load(cls, name: str = OFFLINE_TEACHER, threads: int | None = None) -> "LlamaCppTeacher":
+        """Load ``offline:smollm2-135m`` or a ``.gguf`` file with the model's full context length."""
+        llama_cpp = _import_llama_cpp()
+        path = smollm2_gguf() if name == OFFLINE_TEACHER else Path(name)
+        if path.suffix != ".gguf":
+            raise ValueError(f"the llama-cpp engine runs GGUF files (offline:smollm2-135m or a .gguf path), got {name!r}")
+        _, _, weights = resolve_source(name)
+        threads = threads or len(os.sched_getaffinity(0))
+        llama = llama_cpp.Llama(str(path), n_ctx=0, n_threads=threads, n_threads_batch=threads,
+                                logits_all=False, verbose=False)
+        return cls(llama, load_tokenizer(name), name, f"llama-cpp:{weights}")
+
+    def _last_logprobs(self) -> np.ndarray:
+        """Log-softmax of the logits after the last evaluated token."""
+        llama_cpp = _import_llama_cpp()
+        logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(self.llama.ctx, -1), shape=(self.llama.n_vocab(),))
+        logits = logits.astype(np.float64)
+        shifted = logits - logits.max()
+        return shifted - np.log(np.exp(shifted).sum())
+
+    def _evaluate(self, start: int, tokens: list[int]) -> None:
+        """Evaluate ``tokens`` after the first ``start`` tokens of the KV cache (the rest is dropped)."""
+        if start + len(tokens) > self.llama.n_ctx():
+            raise ValueError(f"prompt of {start + len(tokens)} tokens exceeds the teacher's context of "
+                             f"{self.llama.n_ctx()}; lower max_words or num_examples")
+        self.llama.n_tokens = start
+        self.llama.eval(tokens)
+
+    def batch_scorer(self, prompt: Prompt, verbalizers: tuple[str, ...]) -> BatchScorer:
+        prefix = self.encode(prompt.prefix)
+        labels = [self.encode(v) for v in verbalizers]
+        if not prefix or any(not label for label in labels):
+            raise ValueError("the prompt prefix or a label tokenizes to an empty sequence")
+
+        def score(texts: list[str]) -> np.ndarray:
+            if self.llama.n_tokens < len(prefix) or list(self.llama.input_ids[: len(prefix)]) != prefix:
+                self._evaluate(0, prefix)  # another prompt used the cache since
+            out = np.empty((len(texts), len(labels)))
+            for i, text in enumerate(texts):
+                middle = self.encode(prompt.middle(text))
+                if not middle:
+                    raise ValueError("a text's middle tokenizes to an empty sequence")
+                self._evaluate(len(prefix), middle)
+                first, end = self._last_logprobs(), self.llama.n_tokens
+                for k, label in enumerate(labels):
+                    total = first[label[0]]
+                    for j in range(1, len(label)):  # teacher forcing through the label
+                        self._evaluate(end + j - 1, [label[j - 1]])
+                        total += self._last_logprobs()[label[j]]
+                    out[i, k] = total
+            return out
+
+        return score

@@ -1,0 +1,107 @@
+"""The native GGUF engine and the server teacher against a real server (llama-cpp-python's).
+
+Both run the packaged SmolLM2 GGUF with llama.cpp's quantised arithmetic: 4-bit weights times 8-bit
+quantised activations. The transformers teacher de-quantises the same weights to float32, so its
+label probabilities differ by rounding that adds up over 30 layers: at most 0.072 over 64 BBC News
+texts of 120 words (benchmarks/teacher_throughput.py). We allow 0.1.
+Server and native engine run the same arithmetic on the same tokens, but not in the same chunks: the
+server reuses whatever prefix its KV cache holds from the previous request, and llama.cpp rounds
+differently for different chunk sizes (up to 1.6e-3 seen). We allow 1e-2: a token read off by one
+position would be off by far more.
+
+Needs llama-cpp-python (``make setup-llama-cpp``; ``make test`` installs it).
+"""
+
+import numpy as np
+import pytest
+
+from llkd_nb.assets import smollm2_gguf
+from llkd_nb.cache import TeacherCache
+from llkd_nb.calibration import softmax
+from llkd_nb.labeling import TeacherConfig
+from llkd_nb.prompts import build_prompt
+from llkd_nb.server_teacher import ServerError, ServerTeacher
+from llkd_nb.local_server import llama_cpp_server
+from servers import FaultyProxy
+
+pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed: make setup-llama-cpp")
+pytestmark = pytest.mark.llama_cpp
+
+LABELS = ["business", "entertainment", "politics", "sports", "technology"]
+TEXTS = ["Shares in the bank rose after profits beat forecasts.",
+         "The striker scored twice as the club won the cup final.",
+         "Parliament votes on the new tax bill next week.",
+         "The new phone has a faster chip and a better camera."]
+QUANTISATION_TOLERANCE = 0.1  # |delta p|, transformers float32 vs llama.cpp quantised (see above)
+SAME_ENGINE_TOLERANCE = 1e-2
+
+
+@pytest.fixture(scope="module")
+def native():
+    from llkd_nb.gguf_teacher import LlamaCppTeacher
+
+    return LlamaCppTeacher.load()
+
+
+@pytest.fixture(scope="module")
+def server_url(tmp_path_factory):
+    with llama_cpp_server(smollm2_gguf(), "smollm2", log=tmp_path_factory.mktemp("server") / "server.log") as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def short_prompt(teacher):  # short texts: llama-cpp-python's server formats echoed log-probs slowly
+    return build_prompt(teacher.tokenizer, "Classify the topic of the news article.", LABELS, max_words=12)
+
+
+def test_native_gguf_engine_matches_transformers_within_quantisation_error(teacher, native):
+    prompt = build_prompt(teacher.tokenizer, "Classify the topic of the news article.", LABELS, max_words=40)
+    reference = softmax(teacher.scorer(prompt, LABELS).logprobs(TEXTS, progress=False))
+    gguf = softmax(native.scorer(prompt, LABELS).logprobs(TEXTS, progress=False))
+    assert np.abs(gguf - reference).max() < QUANTISATION_TOLERANCE
+    assert native.fingerprint.startswith("llama-cpp:gguf:") and native.fingerprint != teacher.fingerprint
+
+
+def test_native_engine_rescoring_after_another_prompt_gives_the_same_scores(teacher, native):
+    first = build_prompt(teacher.tokenizer, "Classify the topic.", LABELS, max_words=12)
+    other = build_prompt(teacher.tokenizer, "What is this text about?", LABELS, max_words=12)
+    before = native.scorer(first, LABELS).logprobs(TEXTS[:2], progress=False)
+    native.scorer(other, LABELS).logprobs(TEXTS[:1], progress=False)  # replaces the cached prefix
+    assert np.allclose(native.scorer(first, LABELS).logprobs(TEXTS[:2], progress=False), before, atol=1e-4)
+
+
+def test_server_teacher_matches_the_in_process_teachers(teacher, native, server_url, short_prompt):
+    served = ServerTeacher.connect(server_url, "smollm2", tokenizer=teacher.tokenizer, concurrency=2)
+    over_http = softmax(served.scorer(short_prompt, LABELS).logprobs(TEXTS[:2], progress=False))
+    in_process = softmax(native.scorer(short_prompt, LABELS).logprobs(TEXTS[:2], progress=False))
+    float32 = softmax(teacher.scorer(short_prompt, LABELS).logprobs(TEXTS[:2], progress=False))
+    assert np.abs(over_http - in_process).max() < SAME_ENGINE_TOLERANCE
+    assert np.abs(over_http - float32).max() < QUANTISATION_TOLERANCE
+
+
+def test_the_real_server_answers_any_model_name_so_the_teacher_checks_it(teacher, server_url):
+    with pytest.raises(ServerError, match=r"serves \['smollm2'\], not teacher_model 'llama-3-70b'"):
+        ServerTeacher.connect(server_url, "llama-3-70b", tokenizer=teacher.tokenizer)
+
+
+def test_an_interrupted_server_run_resumes_from_the_cache(teacher, native, server_url, short_prompt, tmp_path):
+    cache = TeacherCache(tmp_path / "cache.sqlite")
+    with FaultyProxy(server_url, fail_from=len(LABELS) + 1) as proxy:  # the first text answered, then 500s
+        interrupted = ServerTeacher.connect(proxy.url, "smollm2", tokenizer=teacher.tokenizer, retries=1, backoff=0.01)
+        with pytest.raises(ServerError, match="answered 500"):
+            interrupted.scorer(short_prompt, LABELS).logprobs(TEXTS[:3], cache=cache, batch_size=1, progress=False)
+    assert len(cache) == 1
+    with FaultyProxy(server_url, fail_from=10**9) as proxy:
+        served = ServerTeacher.connect(proxy.url, "smollm2", tokenizer=teacher.tokenizer)
+        resumed = served.scorer(short_prompt, LABELS).logprobs(TEXTS[:3], cache=cache, batch_size=1, progress=False)
+        assert proxy.requests == 2 * len(LABELS)  # only the two texts the interrupted run had not finished
+    in_process = native.scorer(short_prompt, LABELS).logprobs(TEXTS[:3], progress=False)
+    assert np.abs(softmax(resumed) - softmax(in_process)).max() < SAME_ENGINE_TOLERANCE
+
+
+def test_a_study_names_the_server_by_url_and_model(teacher, server_url):
+    from llkd_nb.teacher import load_teacher
+
+    config = TeacherConfig(teacher=server_url, teacher_model="smollm2", teacher_tokenizer="offline:smollm2-135m")
+    served = load_teacher(config)
+    assert isinstance(served, ServerTeacher) and served.fingerprint == "server:smollm2"

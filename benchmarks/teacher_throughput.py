@@ -17,7 +17,6 @@ probabilities with the naive reference on the texts it scored.
 from __future__ import annotations
 
 import argparse
-import os
 import platform
 import time
 
@@ -27,7 +26,7 @@ import torch
 from llkd_nb.assets import smollm2_gguf
 from llkd_nb.calibration import softmax
 from llkd_nb.data import get_spec, load_dataset_frame, split_dataset
-from llkd_nb.gguf_teacher import LlamaCppTeacher
+from llkd_nb.gguf_teacher import LlamaCppTeacher, usable_cores
 from llkd_nb.local_server import llama_cpp_server
 from llkd_nb.prompts import build_prompt
 from llkd_nb.scoring import naive_label_logprobs
@@ -65,12 +64,12 @@ def main() -> None:
     native = LlamaCppTeacher.load()
     rows["llama-cpp (native GGUF)"] = timed(lambda batch: native.scorer(prompt, spec.verbalizers).logprobs(batch, progress=False), texts)
     del native
-    with llama_cpp_server(smollm2_gguf(), "smollm2", threads=len(os.sched_getaffinity(0)), context=4096) as url:
+    with llama_cpp_server(smollm2_gguf(), "smollm2", threads=usable_cores(), context=4096) as url:
         served = ServerTeacher.connect(url, "smollm2", tokenizer=teacher.tokenizer)
         rows["server (llama-cpp-python)"] = timed(
             lambda batch: served.scorer(prompt, spec.verbalizers).logprobs(batch, progress=False), texts[: args.server_texts])
 
-    print(f"machine: {platform.machine()}, {len(os.sched_getaffinity(0))} cores, {torch.get_num_threads()} torch threads; "
+    print(f"machine: {platform.machine()}, {usable_cores()} cores, {torch.get_num_threads()} torch threads; "
           f"teacher SmolLM2-135M-Instruct Q4_1 GGUF")
     print(f"BBC News texts, {len(spec.labels)} labels (label tokens {[len(ids) for ids in labels]}), "
           f"first {args.max_words} words, transformers batch {args.batch_size}")

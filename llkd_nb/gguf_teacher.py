@@ -19,12 +19,17 @@ from pathlib import Path
 
 import numpy as np
 
-from .assets import OFFLINE_TEACHER, smollm2_gguf
+from .assets import OFFLINE_TEACHER
 from .prompts import Prompt
 from .teacher import BatchScorer, Teacher, load_tokenizer, resolve_source
 
 INSTALL_HINT = ("the llama-cpp engine needs llama-cpp-python: `make setup-llama-cpp` "
                 "(pip builds it from source; it needs cmake and a C++ compiler)")
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity where the OS has one, as in containers)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _import_llama_cpp():
@@ -42,22 +47,23 @@ class LlamaCppTeacher(Teacher):
         self.llama, self.tokenizer, self.name, self.fingerprint = llama, tokenizer, name, fingerprint
 
     @classmethod
-    def load(cls, name: str = OFFLINE_TEACHER, threads: int | None = None) -> "LlamaCppTeacher":
-        """Load ``offline:smollm2-135m`` or a ``.gguf`` file with the model's full context length."""
+    def load(cls, name: str = OFFLINE_TEACHER, threads: int | None = None, context: int = 8192) -> "LlamaCppTeacher":
+        """Load ``offline:smollm2-135m`` or a ``.gguf`` file; ``context`` tokens of KV cache (enough for
+        a 5-shot prompt of 120-word texts; a model's full context can need many GiB)."""
         llama_cpp = _import_llama_cpp()
-        path = smollm2_gguf() if name == OFFLINE_TEACHER else Path(name)
-        if path.suffix != ".gguf":
+        folder, kwargs, weights = resolve_source(name)
+        if "gguf_file" not in kwargs:
             raise ValueError(f"the llama-cpp engine runs GGUF files (offline:smollm2-135m or a .gguf path), got {name!r}")
-        _, _, weights = resolve_source(name)
-        threads = threads or len(os.sched_getaffinity(0))
-        llama = llama_cpp.Llama(str(path), n_ctx=0, n_threads=threads, n_threads_batch=threads,
-                                logits_all=False, verbose=False)
+        threads = threads or usable_cores()
+        llama = llama_cpp.Llama(str(Path(folder) / kwargs["gguf_file"]), n_ctx=context, n_threads=threads,
+                                n_threads_batch=threads, logits_all=False, verbose=False)
         return cls(llama, load_tokenizer(name), name, f"llama-cpp:{weights}")
 
     def _last_logprobs(self) -> np.ndarray:
         """Log-softmax of the logits after the last evaluated token."""
-        llama_cpp = _import_llama_cpp()
-        logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(self.llama.ctx, -1), shape=(self.llama.n_vocab(),))
+        from llama_cpp import llama_get_logits_ith
+
+        logits = np.ctypeslib.as_array(llama_get_logits_ith(self.llama.ctx, -1), shape=(self.llama.n_vocab(),))
         logits = logits.astype(np.float64)
         shifted = logits - logits.max()
         return shifted - np.log(np.exp(shifted).sum())

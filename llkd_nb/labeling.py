@@ -30,7 +30,7 @@ class TeacherConfig:
     teacher_engine: Literal["transformers", "llama-cpp"] = param(
         "transformers", "local teachers: transformers (float32) or llama-cpp (GGUF weights as they are; make setup-llama-cpp)")
     teacher_model: str | None = param(None, "server teachers: the model name the server serves (its /v1/models id)")
-    teacher_tokenizer: str | None = param(None, "server teachers: whose chat template renders the prompt (None: teacher_model as a hub id)")
+    teacher_tokenizer: str | None = param(None, "server teachers: whose chat template renders the prompt (None: the weights the server reports, else teacher_model)")
     teacher_api_key_env: str = param("LLKD_TEACHER_API_KEY", "server teachers: the environment variable that holds the API key")
     teacher_concurrency: int = param(8, "server teachers: requests in flight at once")
     teacher_timeout: float = param(120.0, "server teachers: seconds to wait for one answer (then retried, with backoff)")

@@ -1,25 +1,34 @@
 """The server teacher: any OpenAI-compatible ``/v1/completions`` endpoint with prompt log-probabilities.
 
 Each (text, label) pair is one request for ``prompt + label`` with ``echo`` and ``logprobs``: the
-server returns the log-probability of every prompt token, and the label's tokens are the last ones
-before the generated token (the convention of lm-evaluation-harness's ``local-completions`` model).
-vLLM, SGLang and llama-cpp-python's server (model loaded with ``logits_all``, its default) return them;
-**llama.cpp's own ``llama-server`` does not**, and OpenAI's hosted models no longer do.
+server returns the log-probability of every prompt token, and the label's are summed (the convention of
+lm-evaluation-harness's ``local-completions`` model). vLLM, SGLang and llama-cpp-python's server return
+them; **llama.cpp's own ``llama-server`` does not**, and OpenAI's hosted models no longer do.
 
-Requests run concurrently (a bounded pool), and 429, 5xx and timeouts are retried with exponential
-backoff. The API key is read from an environment variable, never from the study file or the run folder.
-The server's tokenizer decides how the label is split into tokens; the rendered prompt comes from the
-local tokenizer's chat template (``teacher_tokenizer``), which must be the served model's.
+Two ways to send the prompt, chosen once per server by :meth:`ServerTeacher.connect`:
+
+- **token ids** (vLLM, SGLang): exactly the ids the in-process teacher scores (prefix, text and label
+  encoded apart by the local tokenizer); the label is the last ``len(label)`` prompt tokens.
+- **text** (servers that take only strings, such as llama-cpp-python's): the server tokenizes the whole
+  string, and the label is the run of last prompt tokens whose text spells it.
+
+Requests run concurrently (a bounded pool, one HTTP session per thread); 429, 5xx, connection errors
+and timeouts are retried with exponential backoff. The API key is read from an environment variable,
+never from the study file or the run folder. The local tokenizer (``teacher_tokenizer``; default: the
+weights the server reports, else ``teacher_model``) renders the chat template and must be the served
+model's.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ReadTimeoutError
 from urllib3.util.retry import Retry
 
 from .prompts import Prompt
@@ -33,115 +42,187 @@ NO_PROMPT_LOGPROBS = (
 
 
 class ServerError(RuntimeError):
-    """The server could not be reached, refused a request, or answered without what the teacher needs."""
+    """The server could not be reached, refused a request, or answered without what the teacher needs.
+    ``status`` is the HTTP status of a refusal (None otherwise)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
-def continuation_logprob(response: dict, continuation: str, where: str) -> float:
-    """``log p(continuation | prompt)`` from an echoed completion of ``prompt + continuation``.
-
-    The continuation's tokens are the last prompt tokens (the ``usage.completion_tokens`` generated
-    ones follow them) whose text adds up to ``continuation``.
-    """
+def _echoed(response: dict, where: str) -> tuple[list, list, int]:
+    """``(tokens, token_logprobs, generated)`` of an echoed completion; the prompt's tokens come first."""
     try:
         choice = response["choices"][0]
         generated = int(response["usage"]["completion_tokens"])
-    except (KeyError, IndexError, TypeError, ValueError) as error:
+        logprobs = choice.get("logprobs") or {}
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as error:
         raise ServerError(f"{where} answered without choices or usage: {str(response)[:300]}") from error
-    logprobs = choice.get("logprobs") or {}
     tokens, values = logprobs.get("tokens"), logprobs.get("token_logprobs")
-    if not tokens or not values or len(values) != len(tokens):
+    if not isinstance(tokens, list) or not isinstance(values, list) or len(values) != len(tokens) \
+            or len(tokens) - generated < 2:  # the prompt's tokens are missing: only the generated ones came back
         raise ServerError(f"{where} {NO_PROMPT_LOGPROBS}")
+    return tokens, values, generated
+
+
+def _sum(values: list, where: str) -> float:
+    if any(not isinstance(value, (int, float)) for value in values):
+        raise ServerError(f"{where} {NO_PROMPT_LOGPROBS}")
+    return float(sum(values))
+
+
+def label_logprob_at(response: dict, prompt_length: int, label_length: int, where: str) -> float:
+    """``log p(label | context)`` from an echoed completion of the token ids ``context + label``
+    (``prompt_length`` ids in all): the sum over the label's ``label_length`` positions."""
+    tokens, values, generated = _echoed(response, where)
+    if len(tokens) - generated != prompt_length:
+        raise ServerError(f"{where} echoed {len(tokens) - generated} prompt tokens for the {prompt_length} token ids "
+                          "it was sent (did it add a BOS token?)")
+    return _sum(values[prompt_length - label_length: prompt_length], where)
+
+
+def label_logprob_spelled(response: dict, label: str, where: str) -> float:
+    """``log p(label | prompt)`` from an echoed completion of the text ``prompt + label``: the sum over the
+    last prompt tokens whose text spells ``label``. Whitespace that ends the prompt may join the label's
+    first token (byte-level BPE writes ``"Label: business"`` as ``Label``, ``:``, `` business``)."""
+    tokens, values, generated = _echoed(response, where)
     end = len(tokens) - generated
     start, text = end, ""
-    while len(text) < len(continuation) and start > 0:
-        start -= 1
-        text = tokens[start] + text
-    if text != continuation:
+    try:
+        while len(text) < len(label) and start > 0:
+            start -= 1
+            text = tokens[start] + text
+    except TypeError as error:
+        raise ServerError(f"{where} echoed a token that is not text: {tokens[start]!r}") from error
+    if not (text == label or (text.endswith(label) and text[: len(text) - len(label)].isspace())):
         raise ServerError(
-            f"{where}: the last prompt tokens {tokens[start:end]} do not spell the label {continuation!r}; "
-            "the server's tokenizer merges the label with the end of the prompt, or teacher_tokenizer "
-            "is not the served model's"
+            f"{where}: the last prompt tokens {tokens[start:end]} do not spell the label {label!r}; the server's "
+            "tokenizer merges the label with the end of the prompt, or teacher_tokenizer is not the served model's"
         )
-    scores = values[start:end]
-    if any(value is None for value in scores):
-        raise ServerError(f"{where} {NO_PROMPT_LOGPROBS}")
-    return float(sum(scores))
+    return _sum(values[start:end], where)
 
 
 class CompletionsClient:
-    """A thread-safe session for one OpenAI-compatible server, with retries and a timeout."""
+    """HTTP calls to one OpenAI-compatible server: one session per thread, retries, a timeout."""
 
     RETRY_STATUSES = (429, 500, 502, 503, 504)
 
     def __init__(self, url: str, api_key: str | None = None, timeout: float = 60.0, retries: int = 5,
-                 backoff: float = 0.5, pool_size: int = 8) -> None:
-        self.url = url.rstrip("/")
-        self.timeout = timeout
-        retry = Retry(total=retries, backoff_factor=backoff, status_forcelist=self.RETRY_STATUSES,
-                      allowed_methods=None, raise_on_status=False, respect_retry_after_header=True)
-        self.session = requests.Session()
-        self.session.mount(self.url, HTTPAdapter(max_retries=retry, pool_connections=1, pool_maxsize=pool_size))
-        if api_key:
-            self.session.headers["Authorization"] = f"Bearer {api_key}"
+                 backoff: float = 0.5) -> None:
+        self.url, self.timeout, self._api_key = url.rstrip("/"), timeout, api_key
+        self._retry = Retry(total=retries, backoff_factor=backoff, status_forcelist=self.RETRY_STATUSES,
+                            allowed_methods=None, raise_on_status=False, respect_retry_after_header=True)
+        self._local = threading.local()
 
-    def _request(self, method: str, path: str, **kwargs) -> dict:
+    @property
+    def session(self) -> requests.Session:
+        if not hasattr(self._local, "session"):
+            session = requests.Session()
+            session.mount(self.url, HTTPAdapter(max_retries=self._retry))
+            if self._api_key:
+                session.headers["Authorization"] = f"Bearer {self._api_key}"
+            self._local.session = session
+        return self._local.session
+
+    def _request(self, method: str, path: str, retry: bool = True, **kwargs) -> dict:
         url = f"{self.url}{path}"
         try:
-            response = self.session.request(method, url, timeout=self.timeout, **kwargs)
-        except requests.exceptions.ConnectionError as error:
-            raise ServerError(f"cannot reach the teacher server at {url}: {error}") from error
-        except requests.exceptions.Timeout as error:
-            raise ServerError(f"the teacher server at {url} did not answer within {self.timeout} s") from error
-        except requests.exceptions.RetryError as error:
-            raise ServerError(f"the teacher server at {url} kept failing: {error}") from error
+            if retry:
+                response = self.session.request(method, url, timeout=self.timeout, **kwargs)
+            else:
+                headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
+                response = requests.request(method, url, timeout=self.timeout, headers=headers, **kwargs)
+        except requests.exceptions.RequestException as error:
+            reason = getattr(error.args[0], "reason", None) if error.args else None
+            if isinstance(error, requests.exceptions.Timeout) or isinstance(reason, ReadTimeoutError):
+                raise ServerError(f"the teacher server at {url} did not answer within {self.timeout} s "
+                                  f"(retried {self._retry.total} times)") from error
+            if isinstance(error, requests.exceptions.ConnectionError):
+                raise ServerError(f"cannot reach the teacher server at {url}: {error}") from error
+            raise ServerError(f"request to the teacher server at {url} failed: {error}") from error
         if response.status_code != 200:
-            raise ServerError(f"the teacher server at {url} answered {response.status_code}: {response.text[:500]}")
+            raise ServerError(f"the teacher server at {url} answered {response.status_code}: {response.text[:500]}",
+                              status=response.status_code)
         try:
-            return response.json()
+            body = response.json()
         except ValueError as error:
             raise ServerError(f"the teacher server at {url} answered with non-JSON: {response.text[:300]}") from error
+        if not isinstance(body, dict):
+            raise ServerError(f"the teacher server at {url} answered with {type(body).__name__}, not a JSON object")
+        return body
 
     def models(self) -> list[dict]:
         """``GET /models``: what the server serves."""
-        return self._request("GET", "/models").get("data", [])
+        data = self._request("GET", "/models").get("data")
+        if not isinstance(data, list) or not all(isinstance(entry, dict) for entry in data):
+            raise ServerError(f"the teacher server at {self.url}/models lists no models: {str(data)[:300]}")
+        return data
 
-    def echo_completion(self, model: str, prompt: str) -> dict:
-        """``POST /completions`` that echoes ``prompt`` with the log-probability of each of its tokens."""
+    def echo_completion(self, model: str, prompt: str | list[int], retry: bool = True) -> dict:
+        """``POST /completions`` that echoes ``prompt`` (text or token ids) with each token's log-probability."""
         body = {"model": model, "prompt": prompt, "max_tokens": 1, "temperature": 0.0, "echo": True, "logprobs": 1}
-        return self._request("POST", "/completions", json=body)
+        return self._request("POST", "/completions", retry=retry, json=body)
+
+    def takes_token_ids(self, model: str, ids: list[int]) -> bool:
+        """Whether the server scores a prompt of token ids: asked once, without retries. A refusal of
+        any status means text (llama-cpp-python's server answers 500 to a prompt that is not a string)."""
+        try:
+            self.echo_completion(model, ids, retry=False)
+        except ServerError as error:
+            if error.status is None:  # unreachable or too slow: not an answer to the question
+                raise
+            return False
+        return True
 
 
 class ServerTeacher(Teacher):
     """A teacher behind an OpenAI-compatible server."""
 
-    def __init__(self, client: CompletionsClient, model: str, tokenizer, fingerprint: str, concurrency: int = 8) -> None:
+    def __init__(self, client: CompletionsClient, model: str, tokenizer, fingerprint: str, token_ids: bool,
+                 concurrency: int = 8) -> None:
         self.client, self.model, self.tokenizer, self.fingerprint = client, model, tokenizer, fingerprint
+        self.token_ids = token_ids
         self.name = f"{model} at {client.url}"
         self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="teacher-request")
 
     @classmethod
-    def connect(cls, url: str, model: str, tokenizer, revision: str | None = None,
+    def connect(cls, url: str, model: str, tokenizer=None, revision: str | None = None,
                 api_key_env: str = "LLKD_TEACHER_API_KEY", concurrency: int = 8, timeout: float = 60.0,
                 retries: int = 5, backoff: float = 0.5) -> "ServerTeacher":
-        """Check that ``url`` serves ``model`` and load ``tokenizer`` (a teacher name, or a loaded tokenizer,
-        whose chat template renders the prompt). The cache fingerprint is the served model's identity, not the URL: replicas
-        behind other URLs share cached scores."""
-        client = CompletionsClient(url, os.environ.get(api_key_env), timeout, retries, backoff, pool_size=concurrency)
+        """Check that ``url`` serves ``model``, load the tokenizer (a teacher name or a loaded tokenizer;
+        default: the weights the server reports, else ``model``), and ask whether the server takes token
+        ids. The cache fingerprint is the served model's identity and the prompt's form, not the URL:
+        replicas behind other URLs share cached scores."""
+        client = CompletionsClient(url, os.environ.get(api_key_env), timeout, retries, backoff)
         served = {entry.get("id"): entry for entry in client.models()}
         if model not in served:
-            raise ServerError(f"the teacher server at {client.url} serves {sorted(served)}, not teacher_model {model!r}")
+            raise ServerError(f"the teacher server at {client.url} serves {sorted(map(str, served))}, "
+                              f"not teacher_model {model!r}")
         root = served[model].get("root")  # vLLM: the weights' path or hub id
+        if tokenizer is None or isinstance(tokenizer, str):
+            tokenizer = load_tokenizer(tokenizer or root or model, revision)
+        token_ids = client.takes_token_ids(model, tokenizer("Hello", add_special_tokens=False)["input_ids"])
         identity = "@".join(str(part) for part in (model, root if root not in (None, model) else None, revision) if part)
-        tokenizer = load_tokenizer(tokenizer) if isinstance(tokenizer, str) else tokenizer
-        return cls(client, model, tokenizer, f"server:{identity}", concurrency)
+        return cls(client, model, tokenizer, f"server:{identity}:{'token-ids' if token_ids else 'text'}",
+                   token_ids, concurrency)
+
+    def close(self) -> None:
+        """Cancel queued requests; those in flight end with their timeout."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
     def batch_scorer(self, prompt: Prompt, verbalizers: tuple[str, ...]) -> BatchScorer:
-        def one(text: str, verbalizer: str) -> float:
-            response = self.client.echo_completion(self.model, prompt.render(text) + verbalizer)
-            return continuation_logprob(response, verbalizer, f"the teacher server at {self.client.url}")
+        where = f"the teacher server at {self.client.url}"
+        prefix, labels = self.encode(prompt.prefix), [self.encode(v) for v in verbalizers]
+
+        def one(text: str, k: int) -> float:
+            if self.token_ids:
+                ids = prefix + self.encode(prompt.middle(text)) + labels[k]
+                return label_logprob_at(self.client.echo_completion(self.model, ids), len(ids), len(labels[k]), where)
+            response = self.client.echo_completion(self.model, prompt.render(text) + verbalizers[k])
+            return label_logprob_spelled(response, verbalizers[k], where)
 
         def score(texts: list[str]) -> np.ndarray:
-            futures = [[self._pool.submit(one, text, v) for v in verbalizers] for text in texts]
+            futures = [[self._pool.submit(one, text, k) for k in range(len(verbalizers))] for text in texts]
             try:
                 return np.array([[future.result() for future in row] for row in futures], dtype=np.float64)
             except BaseException:

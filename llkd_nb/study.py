@@ -63,7 +63,7 @@ NOTEBOOKS: dict[str, dict[str, list[str] | None]] = {
     "04_baseline_comparison": {"run": ["progress"], "train": None, "llkd": None, "comparison": None},
     "05_when_llkd_helps": {
         "run": ["progress"], "data": None,
-        "teacher": ["teacher", "teacher_revision", "max_words", "calibration", "teacher_batch_size", "cache_path"],
+        "teacher": [f.name for f in study_fields(TeacherConfig) if f.name != "num_examples"],  # few_shot sets it
         "train": None, "llkd": None, "comparison": ["seeds", "tune", "tuning_seeds", "bootstrap_replicates"],
         "conditions": None,
     },

@@ -134,7 +134,7 @@ def load_teacher(config: "TeacherConfig") -> Teacher:
         from .server_teacher import ServerTeacher
 
         return ServerTeacher.connect(
-            config.teacher, config.teacher_model, tokenizer=config.teacher_tokenizer or config.teacher_model,
+            config.teacher, config.teacher_model, tokenizer=config.teacher_tokenizer,
             revision=config.teacher_revision, api_key_env=config.teacher_api_key_env,
             concurrency=config.teacher_concurrency, timeout=config.teacher_timeout,
         )

@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import requests
 
 
-def stub_logprob(prompt: str, label: str) -> float:
-    """The stub's deterministic log-probability of ``label`` after ``prompt``."""
-    return -1.0 - (zlib.crc32(f"{prompt}|{label}".encode()) % 1000) / 250.0
+def stub_logprob(context: str | list[int], label: str | list[int]) -> float:
+    """The stub's deterministic log-probability of ``label`` after ``context`` (text or token ids)."""
+    return -1.0 - (zlib.crc32(f"{context}|{label}".encode()) % 1000) / 250.0
 
 
 class _Server:
@@ -27,6 +28,7 @@ class _Server:
 
     def __init__(self) -> None:
         self.requests = 0
+        self.last_headers: dict = {}
         self._lock = threading.Lock()
         owner = self
 
@@ -42,6 +44,7 @@ class _Server:
                 with owner._lock:
                     owner.requests += 1
                     number = owner.requests
+                    owner.last_headers = dict(self.headers)
                 owner.answer(self, "POST", body, number)
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -69,30 +72,57 @@ class _Server:
 
 
 class StubCompletions(_Server):
-    """Serves ``model``; ``logprobs=False`` answers like llama.cpp's llama-server (no prompt scores);
-    ``fail_from=n`` answers 500 to the n-th completion request and every one after it."""
+    """Serves ``model``; the prompt's last label (``labels``) gets :func:`stub_logprob`.
 
-    def __init__(self, model: str = "stub-model", logprobs: bool = True, fail_from: int | None = None,
-                 labels: tuple[str, ...] = ()) -> None:
+    ``token_ids``: accept prompts of token ids (the last ``label_tokens`` are the label), else answer
+    422 to them as text-only servers do. ``logprobs``: ``"prompt"`` echoes every token's log-probability,
+    ``"none"`` sends none, ``"generated"`` only the generated token's, ``"content"`` llama-server's shape.
+    ``add_bos``: echo one token more than was sent. ``fail_from=n``: 500 from the n-th completion on;
+    ``flaky=n``: ``flaky_status`` to the first n, then well; ``delay``: seconds before each answer.
+    """
+
+    def __init__(self, model: str = "stub-model", labels: tuple[str, ...] = (), token_ids: bool = False,
+                 label_tokens: int = 1, logprobs: str = "prompt", add_bos: bool = False, fail_from: int | None = None,
+                 flaky: int = 0, flaky_status: int = 500, delay: float = 0.0) -> None:
         super().__init__()
-        self.model, self.logprobs, self.fail_from, self.labels = model, logprobs, fail_from, labels
+        self.model, self.labels, self.token_ids, self.label_tokens = model, labels, token_ids, label_tokens
+        self.logprobs, self.add_bos, self.delay = logprobs, add_bos, delay
+        self.fail_from, self.flaky, self.flaky_status = fail_from, flaky, flaky_status
+
+    def _split(self, prompt) -> tuple[list, list, float]:
+        """(context tokens, label tokens, label log-probability) of a text or token-id prompt."""
+        if isinstance(prompt, list):
+            context, label = prompt[: -self.label_tokens], prompt[-self.label_tokens:]
+            return [str(t) for t in context], [str(t) for t in label], stub_logprob(context, label)
+        label = next(v for v in self.labels if prompt.endswith(v))
+        return [prompt[: -len(label)]], [label], stub_logprob(prompt[: -len(label)], label)
 
     def answer(self, handler, method, body, number=0) -> None:
         if method == "GET":
             self.send(handler, 200, {"object": "list", "data": [{"id": self.model, "object": "model"}]})
             return
-        if self.fail_from is not None and number >= self.fail_from:
-            self.send(handler, 500, {"error": "internal error (stub)"})
+        time.sleep(self.delay)
+        if (self.fail_from is not None and number >= self.fail_from) or number <= self.flaky:
+            self.send(handler, 500 if number > self.flaky else self.flaky_status, {"error": "failure (stub)"})
             return
         prompt = body["prompt"]
-        label = next(v for v in self.labels if prompt.endswith(v))
-        context = prompt[: -len(label)]
-        logprobs = {"tokens": [context, label, "!"], "token_logprobs": [None, stub_logprob(context, label), -0.5],
-                    "text_offset": [0, len(context), len(prompt)]} if self.logprobs else None
+        if isinstance(prompt, list) and not self.token_ids:
+            self.send(handler, 422, {"detail": "prompt: Input should be a valid string"})
+            return
+        context, label, value = self._split(prompt)
+        context = (["<s>"] if self.add_bos else []) + context
+        values = [None] + [-0.1] * (len(context) - 1) + [value / len(label)] * len(label) + [-0.5]
+        tokens = context + label + ["!"]
+        logprobs = {
+            "prompt": {"tokens": tokens, "token_logprobs": values},
+            "none": None,
+            "generated": {"tokens": ["!"], "token_logprobs": [-0.5]},
+            "content": {"content": [{"token": "!", "logprob": -0.5}]},
+        }[self.logprobs]
         self.send(handler, 200, {
             "object": "text_completion", "model": self.model,
-            "choices": [{"index": 0, "text": prompt + "!", "logprobs": logprobs, "finish_reason": "length"}],
-            "usage": {"prompt_tokens": 2, "completion_tokens": 1, "total_tokens": 3},
+            "choices": [{"index": 0, "text": "!", "logprobs": logprobs, "finish_reason": "length"}],
+            "usage": {"prompt_tokens": len(context) + len(label), "completion_tokens": 1},
         })
 
 

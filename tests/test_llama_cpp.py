@@ -80,13 +80,22 @@ def test_server_teacher_matches_the_in_process_teachers(teacher, native, server_
 
 
 def test_the_real_server_answers_any_model_name_so_the_teacher_checks_it(teacher, server_url):
+    import requests
+
+    answer = requests.post(f"{server_url}/completions", json={"model": "llama-3-70b", "prompt": "Hi", "max_tokens": 1}, timeout=60)
+    assert answer.status_code == 200  # llama-cpp-python serves its one model under any name
     with pytest.raises(ServerError, match=r"serves \['smollm2'\], not teacher_model 'llama-3-70b'"):
         ServerTeacher.connect(server_url, "llama-3-70b", tokenizer=teacher.tokenizer)
 
 
+def test_llama_cpp_pythons_server_takes_text_only(teacher, server_url):
+    served = ServerTeacher.connect(server_url, "smollm2", tokenizer=teacher.tokenizer)
+    assert not served.token_ids and served.fingerprint == "server:smollm2:text"
+
+
 def test_an_interrupted_server_run_resumes_from_the_cache(teacher, native, server_url, short_prompt, tmp_path):
     cache = TeacherCache(tmp_path / "cache.sqlite")
-    with FaultyProxy(server_url, fail_from=len(LABELS) + 1) as proxy:  # the first text answered, then 500s
+    with FaultyProxy(server_url, fail_from=2 + len(LABELS)) as proxy:  # the probe and the first text answered, then 500s
         interrupted = ServerTeacher.connect(proxy.url, "smollm2", tokenizer=teacher.tokenizer, retries=1, backoff=0.01)
         with pytest.raises(ServerError, match="answered 500"):
             interrupted.scorer(short_prompt, LABELS).logprobs(TEXTS[:3], cache=cache, batch_size=1, progress=False)
@@ -94,7 +103,7 @@ def test_an_interrupted_server_run_resumes_from_the_cache(teacher, native, serve
     with FaultyProxy(server_url, fail_from=10**9) as proxy:
         served = ServerTeacher.connect(proxy.url, "smollm2", tokenizer=teacher.tokenizer)
         resumed = served.scorer(short_prompt, LABELS).logprobs(TEXTS[:3], cache=cache, batch_size=1, progress=False)
-        assert proxy.requests == 2 * len(LABELS)  # only the two texts the interrupted run had not finished
+        assert proxy.requests == 1 + 2 * len(LABELS)  # the probe, then only the two texts not finished before
     in_process = native.scorer(short_prompt, LABELS).logprobs(TEXTS[:3], progress=False)
     assert np.abs(softmax(resumed) - softmax(in_process)).max() < SAME_ENGINE_TOLERANCE
 
@@ -104,4 +113,4 @@ def test_a_study_names_the_server_by_url_and_model(teacher, server_url):
 
     config = TeacherConfig(teacher=server_url, teacher_model="smollm2", teacher_tokenizer="offline:smollm2-135m")
     served = load_teacher(config)
-    assert isinstance(served, ServerTeacher) and served.fingerprint == "server:smollm2"
+    assert isinstance(served, ServerTeacher) and served.name == f"smollm2 at {server_url}"

@@ -1,7 +1,6 @@
-"""The server teacher: parsing echoed log-probabilities, and every way a server can let it down.
-
-These run against :class:`tests.servers.StubCompletions`, a small OpenAI-compatible server on the
-loopback interface; the comparison with the in-process teacher against a real server is in
+"""The server teacher: reading label log-probabilities off echoed completions, and every way a server
+can let it down. These run against :class:`servers.StubCompletions`, a small OpenAI-compatible server
+on 127.0.0.1; the comparison with the in-process teachers against a real server is in
 ``test_llama_cpp.py``.
 """
 
@@ -10,10 +9,10 @@ import pytest
 
 from llkd_nb.cache import TeacherCache
 from llkd_nb.labeling import TeacherConfig
-from llkd_nb.prompts import build_prompt
-from llkd_nb.server_teacher import ServerError, ServerTeacher, continuation_logprob
-from llkd_nb.validation import ParameterError
 from llkd_nb.local_server import free_port
+from llkd_nb.prompts import build_prompt
+from llkd_nb.server_teacher import ServerError, ServerTeacher, label_logprob_at, label_logprob_spelled
+from llkd_nb.validation import ParameterError
 from servers import StubCompletions, stub_logprob
 
 LABELS = ("business", "entertainment", "politics")
@@ -25,23 +24,36 @@ def echoed(tokens, values, generated=1):
             "usage": {"completion_tokens": generated}}
 
 
-def test_the_label_is_the_last_prompt_tokens_before_the_generated_one():
+def test_token_ids_the_label_is_the_last_prompt_positions():
+    response = echoed(["<s>", "Label", ":", "ent", "ertain", "ment", ","], [None, -1, -2, -0.5, -0.25, -0.125, -9])
+    assert label_logprob_at(response, prompt_length=6, label_length=3, where="here") == pytest.approx(-0.875)
+    with pytest.raises(ServerError, match="echoed 6 prompt tokens for the 5 token ids .* BOS"):
+        label_logprob_at(response, prompt_length=5, label_length=3, where="here")
+
+
+def test_text_the_label_is_the_last_prompt_tokens_that_spell_it():
     response = echoed(["<s>", "Label", ":", "\n", "ent", "ertain", "ment", ","], [None, -1, -2, -3, -0.5, -0.25, -0.125, -9])
-    assert continuation_logprob(response, "entertainment", "here") == pytest.approx(-0.875)
-    without_generation = echoed(["Label", ":", "sports"], [None, -1.0, -2.5], generated=0)
-    assert continuation_logprob(without_generation, "sports", "here") == -2.5
+    assert label_logprob_spelled(response, "entertainment", "here") == pytest.approx(-0.875)
+    no_generation = echoed(["Label", ":", "sports"], [None, -1.0, -2.5], generated=0)
+    assert label_logprob_spelled(no_generation, "sports", "here") == -2.5
+    space_joins_the_label = echoed(["Label", ":", " business", "!"], [None, -1.0, -0.75, -1.0])  # byte-level BPE
+    assert label_logprob_spelled(space_joins_the_label, "business", "here") == -0.75
 
 
-def test_a_label_merged_with_the_prompt_end_is_reported():
+def test_a_label_merged_with_the_prompt_text_is_reported():
     with pytest.raises(ServerError, match="do not spell the label 'sports'"):
-        continuation_logprob(echoed(["Label", ":\nsp", "orts", "!"], [None, -1.0, -2.0, -1.0]), "sports", "here")
+        label_logprob_spelled(echoed(["Label", ":\nsp", "orts", "!"], [None, -1.0, -2.0, -1.0]), "sports", "here")
 
 
-@pytest.mark.parametrize("logprobs", [None, {"tokens": ["a", "b"], "token_logprobs": None}, {"tokens": ["a", "b"], "token_logprobs": [None, None]}])
+@pytest.mark.parametrize("logprobs", [
+    None, {"tokens": ["a", "b"], "token_logprobs": None}, {"tokens": ["a", "b", "!"], "token_logprobs": [None, None, -1.0]},
+    {"tokens": ["!"], "token_logprobs": [-1.0]},  # only the generated token: OpenAI's and llama-server's way
+    {"content": [{"token": "!", "logprob": -1.0}]},  # llama-server's own shape
+], ids=["none", "null-values", "null-prompt-values", "generated-only", "llama-server-content"])
 def test_missing_prompt_logprobs_name_the_servers_that_have_them(logprobs):
-    response = {"choices": [{"text": "ab", "logprobs": logprobs}], "usage": {"completion_tokens": 0}}
+    response = {"choices": [{"text": "!", "logprobs": logprobs}], "usage": {"completion_tokens": 1}}
     with pytest.raises(ServerError, match="llama-server does not return them"):
-        continuation_logprob(response, "b", "the server")
+        label_logprob_spelled(response, "b", "the server")
 
 
 @pytest.fixture
@@ -54,13 +66,30 @@ def connect(url, teacher, **kwargs):
     return ServerTeacher.connect(url, tokenizer=teacher.tokenizer, retries=1, backoff=0.01, **kwargs)
 
 
-def test_scores_come_from_the_server_and_the_cache_key_names_the_model(teacher, prompt):
+def test_a_text_only_server_gets_the_rendered_prompt(teacher, prompt):
     with StubCompletions(labels=LABELS) as server:
         served = connect(server.url, teacher, concurrency=3)
         scores = served.scorer(prompt, LABELS).logprobs(TEXTS[:2], progress=False)
-    expected = [[stub_logprob(prompt.render(t), v) for v in LABELS] for t in TEXTS[:2]]
-    assert np.allclose(scores, expected) and server.requests == 2 * len(LABELS)
-    assert served.fingerprint == "server:stub-model"
+        assert server.requests == 1 + 2 * len(LABELS)  # the question "token ids?", then one request per text and label
+    assert not served.token_ids and served.fingerprint == "server:stub-model:text"
+    assert np.allclose(scores, [[stub_logprob(prompt.render(t), v) for v in LABELS] for t in TEXTS[:2]])
+
+
+def test_a_server_that_takes_token_ids_scores_the_in_process_teachers_ids(teacher, prompt):
+    with StubCompletions(token_ids=True, label_tokens=1) as server:
+        served = connect(server.url, teacher)
+        scores = served.scorer(prompt, ("business", "technology")).logprobs(TEXTS[:2], progress=False)
+    assert served.token_ids and served.fingerprint == "server:stub-model:token-ids"
+    context = [teacher.encode(prompt.prefix) + teacher.encode(prompt.middle(t)) for t in TEXTS[:2]]
+    labels = [teacher.encode(v) for v in ("business", "technology")]
+    assert [len(ids) for ids in labels] == [1, 1]
+    assert np.allclose(scores, [[stub_logprob(c, ids) for ids in labels] for c in context])
+
+
+def test_a_server_that_adds_a_bos_token_is_caught(teacher, prompt):
+    with StubCompletions(token_ids=True, add_bos=True) as server:
+        with pytest.raises(ServerError, match="did it add a BOS token"):
+            connect(server.url, teacher).scorer(prompt, LABELS).logprobs(TEXTS[:1], progress=False)
 
 
 def test_unreachable_url_is_a_clear_error(teacher):
@@ -74,34 +103,52 @@ def test_wrong_model_name_lists_what_the_server_serves(teacher):
             connect(server.url, teacher, model="llama-3-8b")
 
 
-def test_a_server_without_prompt_logprobs_is_a_clear_error(teacher, prompt):
-    with StubCompletions(labels=LABELS, logprobs=False) as server:
+@pytest.mark.parametrize("logprobs", ["none", "generated", "content"])
+def test_a_server_without_prompt_logprobs_is_a_clear_error(teacher, prompt, logprobs):
+    with StubCompletions(labels=LABELS, logprobs=logprobs) as server:
         served = connect(server.url, teacher)
         with pytest.raises(ServerError, match="no prompt log-probabilities .* vLLM, SGLang or llama-cpp-python"):
             served.scorer(prompt, LABELS).logprobs(TEXTS[:1], progress=False)
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_transient_refusals_are_retried(teacher, prompt, status):
+    with StubCompletions(labels=LABELS, flaky=2, flaky_status=status) as server:  # the probe and one retry fail
+        served = ServerTeacher.connect(server.url, "stub-model", tokenizer=teacher.tokenizer, retries=3, backoff=0.01)
+        scores = served.scorer(prompt, LABELS).logprobs(TEXTS[:1], progress=False)
+    assert np.allclose(scores, [[stub_logprob(prompt.render(TEXTS[0]), v) for v in LABELS]])
+
+
+def test_a_server_slower_than_the_timeout_is_a_clear_error(teacher):
+    with StubCompletions(labels=LABELS, delay=1.0) as server:
+        with pytest.raises(ServerError, match=r"did not answer within 0.2 s \(retried 1 times\)"):
+            ServerTeacher.connect(server.url, "stub-model", tokenizer=teacher.tokenizer, timeout=0.2, retries=1, backoff=0.01)
 
 
 def test_a_500_midway_loses_no_finished_batch_and_resume_scores_only_the_rest(teacher, prompt, tmp_path):
     with StubCompletions(labels=LABELS) as healthy:
         reference = connect(healthy.url, teacher).scorer(prompt, LABELS).logprobs(TEXTS, progress=False)
     cache = TeacherCache(tmp_path / "cache.sqlite")
-    with StubCompletions(labels=LABELS, fail_from=2 * len(LABELS) + 1) as failing:  # texts 1-2 answered, then 500s
+    with StubCompletions(labels=LABELS, fail_from=2 + 2 * len(LABELS)) as failing:  # the probe, texts 1-2, then 500s
         scorer = connect(failing.url, teacher, concurrency=2).scorer(prompt, LABELS)
         with pytest.raises(ServerError, match="answered 500"):
             scorer.logprobs(TEXTS, cache=cache, batch_size=1, progress=False)
     assert len(cache) == 2
     with StubCompletions(labels=LABELS) as healthy:
         resumed = connect(healthy.url, teacher).scorer(prompt, LABELS).logprobs(TEXTS, cache=cache, progress=False)
-        assert healthy.requests == (len(TEXTS) - 2) * len(LABELS)
+        assert healthy.requests == 1 + (len(TEXTS) - 2) * len(LABELS)
     assert np.array_equal(resumed, reference)
 
 
-def test_the_api_key_comes_from_the_environment_only(teacher, monkeypatch):
+def test_the_api_key_comes_from_the_environment_and_reaches_the_server(teacher, prompt, monkeypatch):
     monkeypatch.setenv("MY_TEACHER_KEY", "secret-123")
     with StubCompletions(labels=LABELS) as server:
-        served = connect(server.url, teacher, api_key_env="MY_TEACHER_KEY")
-    assert served.client.session.headers["Authorization"] == "Bearer secret-123"
-    assert "secret-123" not in repr(TeacherConfig(teacher=server.url, teacher_model="m", teacher_api_key_env="MY_TEACHER_KEY"))
+        connect(server.url, teacher, api_key_env="MY_TEACHER_KEY").scorer(prompt, LABELS).logprobs(TEXTS[:1], progress=False)
+        assert server.last_headers["Authorization"] == "Bearer secret-123"
+    monkeypatch.delenv("MY_TEACHER_KEY")
+    with StubCompletions(labels=LABELS) as server:
+        connect(server.url, teacher, api_key_env="MY_TEACHER_KEY").scorer(prompt, LABELS).logprobs(TEXTS[:1], progress=False)
+        assert "Authorization" not in server.last_headers
 
 
 def test_server_config_needs_a_model_name_and_no_local_engine():

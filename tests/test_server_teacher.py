@@ -160,3 +160,24 @@ def test_server_config_needs_a_model_name_and_no_local_engine():
         TeacherConfig(teacher="HuggingFaceTB/SmolLM2-135M-Instruct", teacher_engine="llama-cpp")
     with pytest.raises(ParameterError, match="teacher_concurrency"):
         TeacherConfig(teacher="http://localhost:8000/v1", teacher_model="m", teacher_concurrency=0)
+
+
+def test_notebook_01_labels_through_a_server_teacher(tmp_path):
+    """A study whose teacher is a server: papermill parameters -> TeacherConfig -> the server teacher ->
+    the cache and the artifact, in a real kernel."""
+    import pandas as pd
+    import yaml
+
+    from llkd_nb.cli import main
+
+    with StubCompletions(token_ids=True) as server:
+        study = {"name": "served", "notebooks": [1], "pool_size": 12, "validation_size": 6, "test_size": 6,
+                 "max_words": 20, "progress": False, "teacher": server.url, "teacher_model": "stub-model",
+                 "teacher_tokenizer": "offline:smollm2-135m", "cache_path": str(tmp_path / "cache.sqlite")}
+        (tmp_path / "study.yaml").write_text(yaml.safe_dump(study))
+        assert main(["run", str(tmp_path / "study.yaml"), "--runs-dir", str(tmp_path / "runs")]) == 0
+        texts = 12 + 6 + 6 + 3  # pool, validation, test, and the content-free inputs of contextual calibration
+        assert server.requests == 1 + texts * 5
+    labels = pd.read_parquet(tmp_path / "runs" / "served" / "teacher_labels.parquet")
+    assert len(labels) == 24 and labels["pseudo_label"].notna().all()
+    assert len(TeacherCache(tmp_path / "cache.sqlite")) == texts

@@ -79,7 +79,7 @@ def main() -> None:
     for name, (logprobs, seconds) in rows.items():
         rate = len(logprobs) / seconds
         delta = np.abs(softmax(logprobs) - naive_probs[: len(logprobs)]).max()
-        print(f"{name:<27}{len(logprobs):>6}{rate:>9.2f}{rate / naive_rate:>9.1f}x{delta:>19.1e}")
+        print(f"{name:<27}{len(logprobs):>6}{rate:>9.2f}{rate / naive_rate:>9.2f}x{delta:>19.1e}")
 
 
 if __name__ == "__main__":

@@ -214,15 +214,17 @@ class ServerTeacher(Teacher):
         where = f"the teacher server at {self.client.url}"
         prefix, labels = self.encode(prompt.prefix), [self.encode(v) for v in verbalizers]
 
-        def one(text: str, k: int) -> float:
-            if self.token_ids:
-                ids = prefix + self.encode(prompt.middle(text)) + labels[k]
+        def one(text: str, context: list[int] | None, k: int) -> float:
+            if context is not None:
+                ids = context + labels[k]
                 return label_logprob_at(self.client.echo_completion(self.model, ids), len(ids), len(labels[k]), where)
             response = self.client.echo_completion(self.model, prompt.render(text) + verbalizers[k])
             return label_logprob_spelled(response, verbalizers[k], where)
 
         def score(texts: list[str]) -> np.ndarray:
-            futures = [[self._pool.submit(one, text, k) for k in range(len(verbalizers))] for text in texts]
+            contexts = [prefix + self.encode(prompt.middle(t)) if self.token_ids else None for t in texts]  # once per text
+            futures = [[self._pool.submit(one, text, context, k) for k in range(len(verbalizers))]
+                       for text, context in zip(texts, contexts)]
             try:
                 return np.array([[future.result() for future in row] for row in futures], dtype=np.float64)
             except BaseException:

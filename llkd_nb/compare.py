@@ -2,13 +2,15 @@
 
 Every method gets the same teacher artifact, student, budget, protocol, model selection and seeds;
 their tuned parameters come from :mod:`llkd_nb.tuning`. The comparison keeps every run's test
-predictions and learning curve, reports what each method cost, and turns paired bootstrap intervals
-(:mod:`llkd_nb.stats`) into verdict words.
+predictions and learning curve, reports what each method cost, and turns paired intervals over seeds
+and test texts, Holm-corrected within the table (:mod:`llkd_nb.stats`), into verdict words. A run that
+starved (kept nothing for a whole pass) stays in: it is scored as it stood when it stopped.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,9 +19,9 @@ from .artifacts import TeacherArtifact
 from .methods import LLKD_ROW, Method
 from .metrics import per_class_f1
 from .params import param
-from .selection import make_strategy
-from .stats import PairedDifference, paired_bootstrap
-from .training import DataFeatures, EmptySelectionError, TrainConfig, TrainingData, train_student
+from .stats import PairedDifference, holm_correct, paired_difference
+from .runcache import RunCache, train_run
+from .training import DataFeatures, TrainConfig, TrainingData
 from .validation import ParameterError, check_types
 
 
@@ -27,11 +29,12 @@ from .validation import ParameterError, check_types
 class ComparisonConfig:
     """Seeds, tuning and the robustness check of notebooks 03-04."""
 
-    seeds: list = param([0, 1, 2, 3, 4], "training seeds of the reported comparison")
+    seeds: list = param([0, 1, 2, 3, 4], "training seeds of the reported comparison (at least 2)")
     tune: bool = param(True, "tune every method's grid on the validation set (False: every method at its default)")
     tuning_seeds: list = param([100], "seeds for tuning only, never reported")
     robustness: bool = param(True, "rerun LLKD and the best baseline under the other protocol")
-    bootstrap_replicates: int = param(2000, "replicates of the paired bootstrap over seeds and test texts")
+    bootstrap_replicates: int = param(2000, "bootstrap replicates of the test texts in the paired interval")
+    run_cache: bool = param(True, "reuse finished training runs (cache/runs/ beside the run folder) whose inputs and training code match")
 
     def __post_init__(self) -> None:
         check_types(self)
@@ -39,10 +42,20 @@ class ComparisonConfig:
             values = getattr(self, name)
             if not values or not all(isinstance(s, int) and not isinstance(s, bool) for s in values):
                 raise ParameterError(f"{name} must be a non-empty list of integers, got {values!r}")
+            if len(set(values)) != len(values):
+                raise ParameterError(f"{name} must not repeat a seed, got {values!r}")
+        if len(self.seeds) < 2:
+            raise ParameterError(f"seeds must hold at least 2 seeds (the paired interval's seed component has "
+                                 f"len(seeds) - 1 degrees of freedom), got {self.seeds!r}")
         if set(self.seeds) & set(self.tuning_seeds):
             raise ParameterError(f"tuning_seeds {self.tuning_seeds} must not overlap the reported seeds {self.seeds}")
         if self.bootstrap_replicates < 100:
             raise ParameterError(f"bootstrap_replicates must be at least 100, got {self.bootstrap_replicates}")
+
+
+    def cache_for(self, run_dir: str | Path) -> RunCache | None:
+        """The run cache beside ``run_dir`` (shared by the runs of one folder of runs), or None when off."""
+        return RunCache(Path(run_dir).parent / "cache" / "runs") if self.run_cache else None
 
 
 COST_COLUMNS = ("optimizer_steps", "gradient_samples", "training_forwards", "seconds")
@@ -51,7 +64,8 @@ COST_COLUMNS = ("optimizer_steps", "gradient_samples", "training_forwards", "sec
 @dataclass
 class Comparison:
     """Per-(method, seed) scores, costs, test predictions and learning curves. A run whose strategy
-    kept nothing for a whole pass over the pool has ``status`` "starved: ..." and no scores."""
+    kept nothing for a whole pass over the pool has ``status`` "starved at step n" and the scores of the
+    student as it stood then."""
 
     runs: pd.DataFrame
     predictions: dict[tuple[str, int], np.ndarray]
@@ -59,7 +73,7 @@ class Comparison:
     protocol: str
 
     def summary(self) -> pd.DataFrame:
-        """Mean and std over seeds per method (starved runs excluded, and counted), in run order."""
+        """Mean and std over seeds per method (starved runs included, and counted), in run order."""
         order = list(dict.fromkeys(self.runs["method"]))
         grouped = self.runs.groupby("method", sort=False)
         mean = grouped[["test_accuracy", "test_macro_f1", "val_target_macro_f1", "fraction_used", *COST_COLUMNS]].mean()
@@ -77,20 +91,16 @@ class Comparison:
         return np.stack([self.predictions[(method, seed)].argmax(axis=1) for seed in seeds])
 
     def against(self, reference: str, gold: np.ndarray, num_labels: int, replicates: int = 2000,
-                metric: str = "macro_f1") -> dict[str, PairedDifference]:
-        """``reference - method`` for every other method that ran on every seed, paired over seeds and
-        test texts (the seeds where either starved are left out)."""
-        out = {}
-        for method in dict.fromkeys(self.runs["method"]):
-            if method == reference:
-                continue
-            seeds = [s for s in sorted(set(self.runs["seed"]))
-                     if (method, s) in self.predictions and (reference, s) in self.predictions]
-            if not seeds:
-                continue
-            out[method] = paired_bootstrap(gold, self.stacked_predictions(reference, seeds),
-                                           self.stacked_predictions(method, seeds), num_labels, metric, replicates)
-        return out
+                metric: str = "macro_f1", exclude: tuple[str, ...] = ()) -> dict[str, PairedDifference]:
+        """``reference - method`` for every other method (but ``exclude``), paired over seeds and test
+        texts, Holm-corrected over the comparisons returned (one table, one family)."""
+        seeds = sorted(set(self.runs["seed"]))
+        reference_predictions = self.stacked_predictions(reference, seeds)
+        return holm_correct({
+            method: paired_difference(gold, reference_predictions, self.stacked_predictions(method, seeds),
+                                      num_labels, metric, replicates)
+            for method in dict.fromkeys(self.runs["method"]) if method != reference and method not in exclude
+        })
 
     def per_class_f1(self, gold: np.ndarray, labels: list[str]) -> pd.DataFrame:
         """Per-class test F1 averaged over seeds, one column per method."""
@@ -106,19 +116,26 @@ class Comparison:
 
 
 def verdict_table(differences: dict[str, PairedDifference], reference: str = LLKD_ROW) -> pd.DataFrame:
-    """One row per method: the paired difference ``reference - method``, its interval, the verdict."""
+    """One row per method: the paired difference ``reference - method``, its raw and Holm-corrected
+    interval and p-value, the per-seed differences, and the verdict (from the corrected interval)."""
+    def interval(bounds: tuple[float, float]) -> str:
+        return f"[{bounds[0]:+.3f}, {bounds[1]:+.3f}]"
+
     return pd.DataFrame({
         f"{reference} − method (mean over seeds)": {m: d.mean for m, d in differences.items()},
-        "95 % interval": {m: f"[{d.low:+.3f}, {d.high:+.3f}]" for m, d in differences.items()},
+        "95 % interval (raw)": {m: interval((d.low, d.high)) for m, d in differences.items()},
+        "p (raw)": {m: d.p_value for m, d in differences.items()},
+        "95 % interval (Holm)": {m: interval(d.corrected) for m, d in differences.items()},
+        "p (Holm)": {m: d.p_adjusted for m, d in differences.items()},
         "per seed": {m: " ".join(f"{x:+.3f}" for x in d.per_seed) for m, d in differences.items()},
         f"{reference} is": {m: d.verdict for m, d in differences.items()},
     })
 
 
 def run_methods(artifact: TeacherArtifact, methods: list[Method], seeds: list[int], config: TrainConfig,
-                features: DataFeatures | None = None, progress: bool = True) -> Comparison:
+                features: DataFeatures | None = None, progress: bool = True, cache: RunCache | None = None) -> Comparison:
     """Train every method on every seed (same artifact, student, budget, protocol); a progress bar
-    over runs. Features are computed once and shared."""
+    over runs. Features are computed once and shared; runs found in ``cache`` are not trained again."""
     from tqdm.auto import tqdm
 
     if not seeds:
@@ -130,19 +147,15 @@ def run_methods(artifact: TeacherArtifact, methods: list[Method], seeds: list[in
         for method in methods:
             for seed in seeds:
                 bar.set_postfix_str(f"{method.name} / seed {seed}")
-                try:
-                    result = train_student(data[method.targets], make_strategy(method.strategy, **method.params),
-                                           replace(config, seed=seed), features)
-                except EmptySelectionError as error:  # a starved method is a result, not a crash
-                    rows.append({"method": method.name, "seed": seed, "status": f"starved: {str(error).split(';')[0]}"})
-                else:
-                    costs = result.costs
-                    rows.append({"method": method.name, "seed": seed, "status": "ok", **result.metrics,
-                                 "best_step": result.best_step, "optimizer_steps": costs.optimizer_steps,
-                                 "gradient_samples": costs.gradient_samples, "training_forwards": costs.training_forwards,
-                                 "seconds": result.seconds})
-                    predictions[(method.name, seed)] = result.test_proba
-                    curves[(method.name, seed)] = result.evals
+                result = train_run(data[method.targets], method.strategy, method.params, replace(config, seed=seed),
+                                   features, cache)
+                costs = result.costs
+                rows.append({"method": method.name, "seed": seed, "status": result.status, **result.metrics,
+                             "best_step": result.best_step, "optimizer_steps": costs.optimizer_steps,
+                             "gradient_samples": costs.gradient_samples, "training_forwards": costs.training_forwards,
+                             "seconds": result.seconds})
+                predictions[(method.name, seed)] = result.test_proba
+                curves[(method.name, seed)] = result.evals
                 bar.update(1)
     runs = pd.DataFrame(rows).reindex(columns=[
         "method", "seed", "status", "test_accuracy", "test_macro_f1", "val_target_macro_f1", "val_gold_macro_f1",

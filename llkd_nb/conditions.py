@@ -7,7 +7,7 @@ construction, so they are a **controlled simulation**, reported apart from the r
 
 Every condition x budget runs the same methods on the same seeds under the same protocol as notebook
 04 (:func:`llkd_nb.compare.run_methods`), after the same equal tuning, and compares LLKD with every
-other method by the same paired bootstrap.
+other method by the same paired intervals (Holm-corrected over the map).
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ from .data import DataConfig, DataError
 from .labeling import TeacherConfig
 from .methods import LLKD_ROW, Method
 from .params import param
+from .runcache import RunCache
+from .stats import PairedDifference, holm_correct
 from .training import DataFeatures, TrainConfig, TrainingData
 from .tuning import tune
 from .validation import ParameterError, check_range, check_types
@@ -159,15 +161,30 @@ class ConditionResults:
 
     def best_other(self) -> pd.DataFrame:
         """Per condition x budget, the best other method by mean validation score (not by test) and
-        LLKD's paired difference with it."""
+        LLKD's paired difference with it, Holm-corrected over the map's cells (the map is one family)."""
         others = self.cells[self.cells["method"] != LLKD_ROW].dropna(subset=["val_macro_f1_mean"])
         best = others.loc[others.groupby(["condition", "budget"], sort=False)["val_macro_f1_mean"].idxmax()]
-        return best.reset_index(drop=True)
+        return holm_columns(best.reset_index(drop=True))
+
+
+def holm_columns(cells: pd.DataFrame) -> pd.DataFrame:
+    """Holm's correction over the rows that hold a difference (one family): ``p_holm``, the corrected
+    interval ``low``/``high`` and the ``verdict`` read from it; the raw interval stays in ``*_raw``."""
+    rows = cells.dropna(subset=["p_raw"])
+    corrected = holm_correct({index: PairedDifference((), row.llkd_minus, row.se, row.df, row.p_raw)
+                              for index, row in rows.iterrows()})
+    out = cells.copy()
+    for column in ("p_holm", "low", "high", "verdict"):
+        out[column] = None if column == "verdict" else np.nan
+    for index, difference in corrected.items():
+        low, high = difference.corrected
+        out.loc[index, ["p_holm", "low", "high", "verdict"]] = [difference.p_adjusted, low, high, difference.verdict]
+    return out
 
 
 def run_conditions(conditions: list[Condition], methods: list[Method], grid: ConditionsConfig, seeds: list[int],
                    tuning_seeds: list[int], config: TrainConfig, replicates: int, features: DataFeatures | None = None,
-                   tune_methods: bool = True, progress: bool = True) -> ConditionResults:
+                   tune_methods: bool = True, progress: bool = True, cache: RunCache | None = None) -> ConditionResults:
     """Tune every method per condition at the middle budget (``grid.tuning_budget``), then run every
     method x seed at every budget, and compare LLKD with each method, paired over seeds and test texts."""
     from tqdm.auto import tqdm
@@ -188,7 +205,8 @@ def run_conditions(conditions: list[Condition], methods: list[Method], grid: Con
             data = TrainingData.from_artifact(artifact, "pseudo", config.model_selection)
             for method in methods:
                 if tune_methods and method.grid:
-                    tuned = tune(method, data, features, replace(config, max_steps=grid.tuning_budget), tuning_seeds)
+                    tuned = tune(method, data, features, replace(config, max_steps=grid.tuning_budget), tuning_seeds,
+                                 cache=cache)
                     tuning_rows.append({"condition": condition.name, "method": method.name,
                                         "chosen": ", ".join(f"{k}={v}" for k, v in tuned.chosen.items())})
                     method = method.with_params(tuned.chosen)
@@ -196,7 +214,7 @@ def run_conditions(conditions: list[Condition], methods: list[Method], grid: Con
             bar.update(1)
             for budget in budgets:
                 comparison = run_methods(artifact, tuned_methods, seeds, replace(config, max_steps=budget), features,
-                                         progress=False)
+                                         progress=False, cache=cache)
                 run_frames.append(comparison.runs.assign(condition=condition.name, budget=budget))
                 differences = comparison.against(LLKD_ROW, gold, artifact.num_labels, replicates)
                 for method, row in comparison.summary().iterrows():
@@ -205,15 +223,15 @@ def run_conditions(conditions: list[Condition], methods: list[Method], grid: Con
                         "condition": condition.name, "simulated": condition.simulated, "budget": budget, "method": method,
                         "macro_f1_mean": row["macro_f1_mean"], "macro_f1_std": row["macro_f1_std"],
                         "val_macro_f1_mean": row["val_macro_f1_mean"], "starved_runs": row["starved_runs"],
-                        "llkd_minus": difference.mean if difference else np.nan,
-                        "low": difference.low if difference else np.nan,
-                        "high": difference.high if difference else np.nan,
-                        "verdict": difference.verdict if difference else None,
+                        "gradient_samples": row["gradient_samples"],
+                        **({"llkd_minus": difference.mean, "se": difference.se, "df": difference.df,
+                            "p_raw": difference.p_value, "low_raw": difference.low, "high_raw": difference.high}
+                           if difference else {}),
                     })
                 bar.update(1)
     runs = pd.concat(run_frames, ignore_index=True)
     runs = runs[["condition", "budget", *[c for c in runs.columns if c not in ("condition", "budget")]]]
-    return ConditionResults(runs=runs, cells=pd.DataFrame(cell_rows), tuning=pd.DataFrame(tuning_rows))
+    return ConditionResults(runs=runs, cells=holm_columns(pd.DataFrame(cell_rows)), tuning=pd.DataFrame(tuning_rows))
 
 
 def conclusion(best: pd.DataFrame, teachers: pd.DataFrame) -> str:
@@ -225,13 +243,10 @@ def conclusion(best: pd.DataFrame, teachers: pd.DataFrame) -> str:
         if part.empty:
             continue
         counts = part["verdict"].value_counts()
-        starved = int(part["llkd_minus"].isna().sum())
         sentences.append(
             f"{title}, LLKD is better than the best other method in {counts.get('better', 0)} of {len(part)} "
             f"teacher x budget cells, worse in {counts.get('worse', 0)}, and not distinguishable in "
-            f"{counts.get('no detectable difference', 0)}"
-            + (f"; in {starved} it starved on every seed (its selection kept nothing for a whole pass)." if starved else "."))
-        part = part.dropna(subset=["llkd_minus"])
+            f"{counts.get('no detectable difference', 0)} (Holm-corrected over the map's cells).")
         accuracy = teachers.loc[part["condition"], "accuracy"].to_numpy()
         if part["condition"].nunique() > 1:
             rho = pd.Series(accuracy).corr(pd.Series(part["llkd_minus"].to_numpy()), method="spearman")

@@ -17,7 +17,10 @@ The ``protocol`` is the same for every method of a comparison:
   method sees the same batches; selecting methods learn from fewer gradient samples.
 
 Validation is scored ``num_evals`` times (learning curve; model selection), the test set once, at the
-chosen checkpoint. Every cost is counted (:class:`Costs`).
+chosen checkpoint. Every cost is counted (:class:`Costs`). A strategy that keeps nothing for a whole
+pass over the pool **starves**: the run stops there, validation is scored once more on the student as
+it stands, and the run is scored like any other (its ``status`` says where it stopped), so a
+comparison counts it instead of dropping it.
 """
 
 from __future__ import annotations
@@ -169,6 +172,12 @@ class TrainResult:
     costs: Costs
     seconds: float
     student: Student = field(repr=False)
+    starved: str = ""  # why the run stopped early, if it starved
+
+    @property
+    def status(self) -> str:
+        """"ok", or "starved at step n" for a run whose strategy kept nothing for a whole pass."""
+        return f"starved at step {self.costs.optimizer_steps}" if self.starved else "ok"
 
     @property
     def fraction_used(self) -> float:
@@ -323,15 +332,35 @@ def train_student(data: TrainingData, strategy: Strategy, config: TrainConfig, f
     waiting_index, waiting_weights = torch.zeros(0, dtype=torch.long), torch.zeros(0)
     student.model.train()
 
+    starved = ""
+
+    def evaluate(step: int) -> None:
+        val_proba = student.predict_proba(features.val)
+        costs.evaluation_forwards += len(features.val)
+        scores = _scores(val_proba, {"val_target": data.val_target, "val_gold": data.val_gold}, data.num_labels)
+        eval_rows.append({"step": step, **scores})
+        score = {"pseudo": scores["val_target_macro_f1"], "gold": scores.get("val_gold_macro_f1"),
+                 "last": step}[config.model_selection]
+        if score > best["score"]:
+            best.update(score=score, step=step, val_proba=val_proba,
+                        state={k: v.detach().clone() for k, v in student.model.state_dict().items()})
+
     for step in range(config.max_steps):
-        if config.protocol == "full_batches":
-            while len(waiting_index) < config.batch_size:
+        try:
+            if config.protocol == "full_batches":
+                while len(waiting_index) < config.batch_size:
+                    index, weights = selector.draw(step, step / config.max_steps)
+                    waiting_index = torch.cat([waiting_index, index])
+                    waiting_weights = torch.cat([waiting_weights, weights])
+                index, weights = waiting_index[: config.batch_size], waiting_weights[: config.batch_size]
+                waiting_index, waiting_weights = waiting_index[config.batch_size:], waiting_weights[config.batch_size:]
+            else:
                 index, weights = selector.draw(step, step / config.max_steps)
-                waiting_index, waiting_weights = torch.cat([waiting_index, index]), torch.cat([waiting_weights, weights])
-            index, weights = waiting_index[: config.batch_size], waiting_weights[: config.batch_size]
-            waiting_index, waiting_weights = waiting_index[config.batch_size:], waiting_weights[config.batch_size:]
-        else:
-            index, weights = selector.draw(step, step / config.max_steps)
+        except EmptySelectionError as error:  # a result, not a crash: scored as it stands
+            starved = str(error)
+            if step not in {row["step"] for row in eval_rows}:
+                evaluate(step)
+            break
         if len(index):  # a masked batch that kept nothing still spends its step of the budget
             per_sample = torch.nn.functional.cross_entropy(
                 student.logits(features.pool, index), targets[index].to(student.device), reduction="none")
@@ -346,15 +375,7 @@ def train_student(data: TrainingData, strategy: Strategy, config: TrainConfig, f
         if progress is not None:
             progress.update(1)
         if step + 1 in evaluation_steps:
-            val_proba = student.predict_proba(features.val)
-            costs.evaluation_forwards += len(features.val)
-            scores = _scores(val_proba, {"val_target": data.val_target, "val_gold": data.val_gold}, data.num_labels)
-            eval_rows.append({"step": step + 1, **scores})
-            score = {"pseudo": scores["val_target_macro_f1"], "gold": scores.get("val_gold_macro_f1"),
-                     "last": step + 1}[config.model_selection]
-            if score > best["score"]:
-                best.update(score=score, step=step + 1, val_proba=val_proba,
-                            state={k: v.detach().clone() for k, v in student.model.state_dict().items()})
+            evaluate(step + 1)
 
     student.model.load_state_dict(best["state"])
     test_proba = student.predict_proba(features.test)
@@ -365,5 +386,5 @@ def train_student(data: TrainingData, strategy: Strategy, config: TrainConfig, f
     return TrainResult(
         steps=pd.DataFrame(selector.log), evals=pd.DataFrame(eval_rows), usage=usage, best_step=best["step"],
         metrics={**metrics, "fraction_used": float((usage > 0).mean())}, val_proba=best["val_proba"],
-        test_proba=test_proba, costs=costs, seconds=time.perf_counter() - started, student=student,
+        test_proba=test_proba, costs=costs, seconds=time.perf_counter() - started, student=student, starved=starved,
     )

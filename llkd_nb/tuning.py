@@ -21,8 +21,8 @@ import pandas as pd
 from .artifacts import TeacherArtifact
 from .methods import Method
 from .params import values_of
-from .selection import make_strategy
-from .training import DataFeatures, EmptySelectionError, TrainConfig, TrainingData, train_student
+from .runcache import RunCache, train_run
+from .training import DataFeatures, TrainConfig, TrainingData
 
 CRITERION = "val_target_macro_f1"
 
@@ -76,7 +76,7 @@ def tuning_key(method: Method, config: TrainConfig, seeds: list[int], artifact: 
 
 
 def tune(method: Method, data: TrainingData, features: DataFeatures, config: TrainConfig, seeds: list[int],
-         key: str = "", on_run=None) -> Tuned:
+         key: str = "", on_run=None, cache: RunCache | None = None) -> Tuned:
     """Train every candidate of ``method.grid`` on every seed of ``seeds`` and pick the best by
     validation. A candidate that starved on any tuning seed is never chosen. ``on_run()`` is called
     after each training run (progress)."""
@@ -84,12 +84,9 @@ def tune(method: Method, data: TrainingData, features: DataFeatures, config: Tra
     for overrides in method.grid:
         scores = []
         for seed in seeds:
-            try:
-                result = train_student(data, make_strategy(method.strategy, **{**method.params, **overrides}),
-                                       replace(config, seed=seed), features)
-                scores.append(result.metrics[CRITERION])
-            except EmptySelectionError:
-                scores.append(None)
+            result = train_run(data, method.strategy, {**method.params, **overrides}, replace(config, seed=seed),
+                               features, cache)
+            scores.append(None if result.starved else result.metrics[CRITERION])
             if on_run is not None:
                 on_run()
         candidates.append({"params": dict(overrides), "scores": scores})
@@ -99,7 +96,8 @@ def tune(method: Method, data: TrainingData, features: DataFeatures, config: Tra
 
 
 def tune_all(methods: list[Method], artifact: TeacherArtifact, config: TrainConfig, seeds: list[int],
-             run_dir: str | Path, features: DataFeatures | None = None, progress: bool = True) -> dict[str, Tuned]:
+             run_dir: str | Path, features: DataFeatures | None = None, progress: bool = True,
+             cache: RunCache | None = None) -> dict[str, Tuned]:
     """Tune every method that has a grid, reusing a saved :class:`Tuned` whose key still matches."""
     from tqdm.auto import tqdm
 
@@ -119,6 +117,7 @@ def tune_all(methods: list[Method], artifact: TeacherArtifact, config: TrainConf
         total = sum(len(m.grid) for m, _ in pending) * len(seeds)
         with tqdm(total=total, desc="tuning runs", unit="run", disable=not progress) as bar:
             for method, key in pending:
-                results[method.name] = tune(method, data, features, config, seeds, key, on_run=lambda: bar.update(1))
+                results[method.name] = tune(method, data, features, config, seeds, key, on_run=lambda: bar.update(1),
+                                            cache=cache)
                 results[method.name].save(run_dir)
     return results

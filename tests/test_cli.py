@@ -68,8 +68,8 @@ def test_default_study_injects_no_parameters(tmp_path):
         notebook = REPO_NOTEBOOKS / f"{name}.ipynb"
         assert notebook_parameters(notebook, study, REPO_NOTEBOOKS.parent / "runs" / "default") == {}
     changed = notebook_parameters(REPO_NOTEBOOKS / "04_baseline_comparison.ipynb",
-                                  Study.from_flat({"seeds": [5], "momentum": 0.9}), tmp_path / "x")
-    assert set(changed) == {"seeds", "momentum", "run_dir"} and changed["seeds"] == [5]
+                                  Study.from_flat({"seeds": [5, 6], "momentum": 0.9}), tmp_path / "x")
+    assert set(changed) == {"seeds", "momentum", "run_dir"} and changed["seeds"] == [5, 6]
     assert (REPO_NOTEBOOKS / changed["run_dir"]).resolve() == (tmp_path / "x").resolve()
 
 

@@ -82,8 +82,10 @@ def test_the_grid_runs_every_method_budget_and_teacher(artifact):
     methods = [method_named(comparison_methods(with_ceiling=False), name)
                for name in ("all pseudo-labels", "fixed confidence threshold", LLKD_ROW)]
     config = TrainConfig(max_length=16, batch_size=4, num_evals=1, device="cpu")
-    results = run_conditions(conditions, methods, grid, [0], [100], config, replicates=100, progress=False)
-    assert len(results.runs) == len(conditions) * 2 * len(methods)
+    results = run_conditions(conditions, methods, grid, [0, 1], [100], config, replicates=100, progress=False)
+    assert {"p_raw", "p_holm", "low_raw", "low", "verdict"} <= set(results.cells.columns)
+    assert results.cells.loc[results.cells["method"] != LLKD_ROW, "p_holm"].notna().all()
+    assert len(results.runs) == len(conditions) * 2 * len(methods) * 2
     assert set(results.tuning["method"]) == {m.name for m in methods if m.grid}
     best = results.best_other()
     assert len(best) == len(conditions) * 2 and LLKD_ROW not in set(best["method"])

@@ -67,6 +67,8 @@ def test_each_key_is_defined_by_exactly_one_component():
     ({"student_momentum": 1.0}, r"student_momentum must lie in \[0.0, 1.0\)"),
     ({"notebooks": [9]}, "notebooks must list numbers among 1-5"),
     ({"seeds": [0, 1], "tuning_seeds": [1]}, "must not overlap"),
+    ({"seeds": [0]}, r"seeds must hold at least 2 seeds"),
+    ({"seeds": [0, 0, 1]}, "seeds must not repeat a seed"),
     ({"verbalizers": ["a", "a", "b", "c", "d"]}, "verbalizers must be unique"),
     ({"verbalizers": ["a", "b"]}, "5 labels but 2 verbalizers"),
 ])

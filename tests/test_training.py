@@ -8,7 +8,7 @@ from llkd_nb.data import DataConfig, load_splits
 from llkd_nb.selection import Strategy, make_strategy
 from llkd_nb.student import Student, encode, load_model
 from llkd_nb.training import (
-    DataFeatures, EmptySelectionError, TrainConfig, TrainingData, textbook_fine_tuning, train_student,
+    DataFeatures, TrainConfig, TrainingData, textbook_fine_tuning, train_student,
 )
 from llkd_nb.validation import ParameterError
 
@@ -96,9 +96,14 @@ def test_validation_is_scored_num_evals_times_and_test_once(data):
     assert result.costs.evaluation_forwards == 3 * len(data.val_text) + len(data.test_text)
 
 
-def test_empty_selection_for_a_whole_pass_is_an_error(data):
-    with pytest.raises(EmptySelectionError, match="kept no sample during pass 0"):
-        train_student(data, make_strategy("fixed_threshold", threshold=1.0), TrainConfig(**SMALL))
+def test_a_starved_run_is_scored_as_it_stands_not_dropped(data):
+    """Keeping nothing for a whole pass stops the run; the student is scored where it stopped."""
+    result = train_student(data, make_strategy("fixed_threshold", threshold=1.0), TrainConfig(**SMALL))
+    assert "kept no sample during pass 0" in result.starved and result.status == "starved at step 0"
+    assert result.costs.gradient_samples == 0 and result.best_step == 0
+    assert result.evals["step"].tolist() == [0] and len(result.test_proba) == len(data.test_text)
+    assert {"test_macro_f1", "val_target_macro_f1"} <= set(result.metrics)
+    assert train_student(data, make_strategy("all"), TrainConfig(**SMALL)).status == "ok"
 
 
 @pytest.mark.parametrize("kwargs, message", [

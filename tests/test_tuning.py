@@ -43,7 +43,7 @@ def test_tuning_picks_the_best_validation_score_and_is_reused(tmp_path, artifact
     def no_training(*args, **kwargs):
         raise AssertionError("a valid saved tuning must be reused, not recomputed")
 
-    monkeypatch.setattr(tuning, "train_student", no_training)
+    monkeypatch.setattr(tuning, "train_run", no_training)
     assert tune_all([method], artifact, CONFIG, [100, 101], tmp_path, progress=False)[method.name] == first
     with pytest.raises(AssertionError, match="must be reused"):  # another budget invalidates the saved choice
         tune_all([method], artifact, TrainConfig(**{**CONFIG.__dict__, "max_steps": 4}), [100, 101], tmp_path, progress=False)

@@ -1,0 +1,84 @@
+"""The run cache: a finished run is found again, only missing runs are trained after an interruption,
+and any change of input or of the training code trains anew."""
+
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import llkd_nb.runcache as runcache
+from llkd_nb.artifacts import build_artifact
+from llkd_nb.compare import run_methods
+from llkd_nb.data import DataConfig, load_splits
+from llkd_nb.methods import Method
+from llkd_nb.runcache import RunCache
+from llkd_nb.training import TrainConfig
+
+LABELS = ["business", "entertainment", "politics", "sports", "tech"]
+CONFIG = TrainConfig(max_length=16, batch_size=4, max_steps=3, num_evals=1, device="cpu")
+METHODS = [Method("all pseudo-labels", "all"), Method("fixed", "fixed_threshold", {"threshold": 0.3})]
+SEEDS = [0, 1]
+
+
+@pytest.fixture(scope="module")
+def artifact():
+    splits = load_splits(DataConfig(pool_size=16, validation_size=10, test_size=8))
+    rng = np.random.default_rng(0)
+    raw = {name: rng.dirichlet(np.ones(5), len(frame)) for name, frame in splits.frames().items()}
+    return build_artifact(splits.frames(), raw, LABELS, "none", np.full(5, 0.2), {"dataset": "bbc_news"})
+
+
+def _comparable(runs: pd.DataFrame) -> pd.DataFrame:
+    return runs.drop(columns="seconds")
+
+
+def test_a_rerun_reuses_every_run_and_gives_identical_tables(tmp_path, artifact):
+    fresh = run_methods(artifact, METHODS, SEEDS, CONFIG, progress=False)
+    cache = RunCache(tmp_path)
+    first = run_methods(artifact, METHODS, SEEDS, CONFIG, progress=False, cache=cache)
+    assert cache.trained == len(METHODS) * len(SEEDS)
+    pd.testing.assert_frame_equal(_comparable(first.runs), _comparable(fresh.runs))
+    again = RunCache(tmp_path)
+    second = run_methods(artifact, METHODS, SEEDS, CONFIG, progress=False, cache=again)
+    assert again.trained == 0
+    pd.testing.assert_frame_equal(second.runs, first.runs)  # seconds too: the cost of the run that was trained
+    for key, proba in first.predictions.items():
+        np.testing.assert_array_equal(second.predictions[key], proba)
+        pd.testing.assert_frame_equal(second.curves[key], first.curves[key])
+
+
+def test_an_interrupted_comparison_trains_only_the_missing_runs(tmp_path, artifact, monkeypatch):
+    cache = RunCache(tmp_path)
+    calls = {"n": 0}
+    real = runcache.train_student
+
+    def interrupted(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt  # the kernel stopped midway through the second method
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runcache, "train_student", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_methods(artifact, METHODS, SEEDS, CONFIG, progress=False, cache=cache)
+    monkeypatch.setattr(runcache, "train_student", real)
+    assert len(list(tmp_path.glob("*.npz"))) == 2 and not list(tmp_path.glob("*.tmp*"))
+    resumed_cache = RunCache(tmp_path)
+    resumed = run_methods(artifact, METHODS, SEEDS, CONFIG, progress=False, cache=resumed_cache)
+    assert resumed_cache.trained == 2
+    uninterrupted = run_methods(artifact, METHODS, SEEDS, CONFIG, progress=False)
+    pd.testing.assert_frame_equal(_comparable(resumed.runs), _comparable(uninterrupted.runs))
+
+
+def test_a_change_of_training_key_parameters_or_code_retrains(tmp_path, artifact, monkeypatch):
+    run_methods(artifact, METHODS[:1], [0], CONFIG, progress=False, cache=RunCache(tmp_path))
+    for config, methods in ((replace(CONFIG, lr=1e-3), METHODS[:1]),
+                            (CONFIG, [Method("all pseudo-labels", "fixed_threshold", {"threshold": 0.0})])):
+        cache = RunCache(tmp_path)
+        run_methods(artifact, methods, [0], config, progress=False, cache=cache)
+        assert cache.trained == 1
+    monkeypatch.setattr(runcache, "code_fingerprint", lambda: "another version of the training code")
+    cache = RunCache(tmp_path)
+    run_methods(artifact, METHODS[:1], [0], CONFIG, progress=False, cache=cache)
+    assert cache.trained == 1

@@ -24,7 +24,7 @@ from .analysis import teacher_scores
 from .artifacts import SPLITS, TeacherArtifact
 from .data import DataConfig, DataError
 from .labeling import TeacherConfig
-from .methods import LLKD_ROW, Method
+from .methods import LLKD_ROW, Method, with_tuned
 from .params import param
 from .runcache import RunCache
 from .stats import PairedDifference, holm_correct
@@ -201,16 +201,16 @@ def run_conditions(conditions: list[Condition], methods: list[Method], grid: Con
         for condition in conditions:
             artifact = condition.artifact
             gold = artifact.gold("test")
-            tuned_methods = []
             data = TrainingData.from_artifact(artifact, "pseudo", config.model_selection)
+            chosen = {}
             for method in methods:
                 if tune_methods and method.grid:
                     tuned = tune(method, data, features, replace(config, max_steps=grid.tuning_budget), tuning_seeds,
                                  cache=cache)
                     tuning_rows.append({"condition": condition.name, "method": method.name,
                                         "chosen": ", ".join(f"{k}={v}" for k, v in tuned.chosen.items())})
-                    method = method.with_params(tuned.chosen)
-                tuned_methods.append(method)
+                    chosen[method.name] = tuned.chosen
+            tuned_methods = with_tuned(methods, chosen)
             bar.update(1)
             for budget in budgets:
                 comparison = run_methods(artifact, tuned_methods, seeds, replace(config, max_steps=budget), features,

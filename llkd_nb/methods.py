@@ -2,7 +2,9 @@
 
 Every method with a knob gets a grid of the same size (:data:`GRID_SIZE`), LLKD included; the grid
 is searched on the validation set, on tuning seeds that the comparison does not report
-(:mod:`llkd_nb.tuning`).
+(:mod:`llkd_nb.tuning`). LLKD's ablations (its teacher half, its student half, LLKD without weights)
+are not tuned on their own: each runs at LLKD's tuned parameters with exactly one switch flipped, so
+the difference from LLKD measures that switch and nothing else.
 """
 
 from __future__ import annotations
@@ -14,8 +16,6 @@ from .params import values_of
 from .selection import LLKD
 
 GRID_SIZE = 3
-
-STUDENT_MOMENTUM_GRID = ({"student_momentum": 0.0}, {"student_momentum": 0.5}, {"student_momentum": 0.9})
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,7 @@ class Method:
     params: dict = field(default_factory=dict)
     grid: tuple[dict, ...] = ()
     targets: Literal["pseudo", "gold"] = "pseudo"
+    ablation_of: str | None = None  # runs at that method's tuned parameters, with its own ``params`` on top
 
     def __post_init__(self) -> None:
         if self.grid and len(self.grid) != GRID_SIZE:
@@ -56,19 +57,30 @@ def comparison_methods(llkd: LLKD | None = None, with_ceiling: bool = True) -> l
                grid=({"threshold": 0.4}, {"threshold": 0.5}, {"threshold": 0.6})),
         Method("top-k % per class", "topk_per_class", {"fraction": 0.5},
                grid=({"fraction": 0.3}, {"fraction": 0.5}, {"fraction": 0.7})),
-        Method("adaptive teacher threshold only", "llkd", {**base, "use_student": False, "weighting": "none"},
-               grid=({"teacher_level": "ema"}, {"teacher_level": "kept_ema"}, {"teacher_level": "quantile"})),
-        Method("student uncertainty only", "llkd", {**base, "use_teacher": False, "weighting": "none"},
-               grid=STUDENT_MOMENTUM_GRID),
+        Method("adaptive teacher threshold only", "llkd", {**base, "use_student": False}, ablation_of=LLKD_ROW),
+        Method("student uncertainty only", "llkd", {**base, "use_teacher": False}, ablation_of=LLKD_ROW),
         Method("small-loss selection", "small_loss", grid=({"max_drop": 0.2}, {"max_drop": 0.4}, {"max_drop": 0.6})),
         Method("self-paced learning", "self_paced", grid=({"end": 2.0}, {"end": 3.0}, {"end": 4.0})),
         Method("soft weighting (SoftMatch-style)", "soft_weighting",
                grid=({"momentum": 0.9}, {"momentum": 0.99}, {"momentum": 0.999})),
-        Method("LLKD without weights", "llkd", {**base, "weighting": "none"}, grid=STUDENT_MOMENTUM_GRID),
-        Method(LLKD_ROW, "llkd", base, grid=STUDENT_MOMENTUM_GRID),
+        Method("LLKD without weights", "llkd", {**base, "weighting": "none"}, ablation_of=LLKD_ROW),
+        Method(LLKD_ROW, "llkd", base,
+               grid=({"student_momentum": 0.0}, {"student_momentum": 0.5}, {"student_momentum": 0.9})),
         Method(CEILING_ROW, "all", targets="gold"),
     ]
     return methods if with_ceiling else [m for m in methods if m.targets != "gold"]
+
+
+def with_tuned(methods: list[Method], chosen: dict[str, dict]) -> list[Method]:
+    """Every method at its tuned parameters (``chosen``: method name -> overrides); an ablation at the
+    parameters its parent was tuned to, its own switch kept on top."""
+    def overrides(method: Method) -> dict:
+        if method.ablation_of is not None:
+            switch = {k: v for k, v in method.params.items() if method_named(methods, method.ablation_of).params.get(k) != v}
+            return {**chosen.get(method.ablation_of, {}), **switch}
+        return chosen.get(method.name, {})
+
+    return [method.with_params(overrides(method)) for method in methods]
 
 
 def method_named(methods: list[Method], name: str) -> Method:

@@ -5,7 +5,9 @@ The training loop calls, for each batch drawn from the pool::
     strategy.update(signals)             # adapt internal state (moving averages, schedules)
     weights = strategy.weights(signals)  # [B] >= 0; a zero weight drops the sample
 
-and the loss is ``sum_i w_i * CE_i / #{i : w_i > 0}``. ``fit_pool`` sees the whole pool's teacher
+and the loop scales every strategy's weights the same way, to mean 1 over the kept samples of the
+batch (:func:`normalised`), so a soft weighting changes which samples count more, never the effective
+learning rate; the loss is ``sum_i w_i * CE_i / #{i : w_i > 0}``. ``fit_pool`` sees the whole pool's teacher
 signals once before training (for strategies with static, pool-level thresholds). A strategy that
 reads the student (``needs_student``) gets its uncertainty and loss from a no-gradient pass; the
 others see the teacher's signals only and cost no extra student pass.
@@ -34,6 +36,13 @@ class BatchSignals:
     loss: torch.Tensor | None  # [B] student's cross-entropy against y^ (needs_student only)
     num_labels: int
     progress: float  # optimizer steps done / budget, in [0, 1]
+
+
+def normalised(weights: torch.Tensor) -> torch.Tensor:
+    """``weights`` scaled to mean 1 over the kept (non-zero) samples; all zeros stay zeros."""
+    kept = weights > 0
+    total = weights.sum()
+    return weights * kept.sum() / total if total > 0 else weights
 
 
 @dataclass
@@ -137,7 +146,7 @@ class LLKD(Strategy):
     adaptive thresholds, and weight the kept ones by both signals.
 
     ``keep_i = [c_i >= tau_T(y^_i)] and [u_i >= tau_S(y^_i)]``; weights ``c*u`` (``product``),
-    ``(c+u)/2`` (``mean``) or 1 (``none``), normalised to mean 1 over the kept samples.
+    ``(c+u)/2`` (``mean``) or 1 (``none``); the loop normalises them (:func:`normalised`).
     Turning one half off gives the teacher-only and student-only baselines.
 
     Threshold options (the paper's exact constants are not known to us; papers/README.md):
@@ -224,8 +233,7 @@ class LLKD(Strategy):
             return keep
         uncertainty = s.uncertainty if self.use_student else torch.ones_like(s.confidence)
         raw = s.confidence * uncertainty if self.weighting == "product" else (s.confidence + uncertainty) / 2
-        raw = raw * keep
-        return raw * keep.sum() / raw.sum().clamp_min(1e-12)
+        return raw * keep
 
     def state(self) -> dict[str, float]:
         out: dict[str, float] = {}

@@ -41,7 +41,7 @@ from .assets import OFFLINE_STUDENT
 from .devices import pick_device
 from .metrics import classification_scores
 from .params import param
-from .selection import BatchSignals, Strategy
+from .selection import BatchSignals, Strategy, normalised
 from .student import Features, Student, encode
 from .validation import ParameterError, check_range, check_types
 
@@ -295,6 +295,7 @@ class _Selector:
         if not torch.isfinite(weights).all() or (weights < 0).any():
             raise FloatingPointError(f"strategy {self.strategy.name!r} returned invalid weights at step {step}: "
                                      f"{weights.tolist()} (weights must be finite and >= 0)")
+        weights = normalised(weights)
         kept = weights > 0
         self.kept_this_pass += int(kept.sum())
         self.costs.drawn += len(index)

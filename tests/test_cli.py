@@ -99,6 +99,8 @@ def test_pool_only_study_with_verbalizers_runs_all_notebooks(tmp_path, practitio
               "cache_path": str(tmp_path / "cache.sqlite")}
     if with_eval:
         config["eval_dataset"] = str(practitioner_files / "labelled.jsonl")
+    else:
+        config["pool_size"] = 20  # the validation set comes out of the same 30 texts
     assert main(["run", str(write(tmp_path, config)), "--runs-dir", str(tmp_path / "runs")]) == 0
     run = tmp_path / "runs" / "mine"
     notebook_01 = (run / "notebooks" / "01_teacher_labeling.ipynb").read_text()

@@ -135,6 +135,39 @@ def test_pool_only_file_with_a_labelled_eval_file(tmp_path):
     assert splits.pool["label"].isna().all() and splits.test["label"].notna().all()
 
 
+def _pool_and_eval(tmp_path, eval_labels):
+    pool, held_out = tmp_path / "pool.csv", tmp_path / "eval.jsonl"
+    pd.DataFrame({"text": [f"unlabeled text number {i}" for i in range(30)]}).to_csv(pool, index=False)
+    pd.DataFrame({"text": [f"labelled text {i}" for i in range(len(eval_labels))], "label": eval_labels}).to_json(
+        held_out, orient="records", lines=True)
+    return pool, held_out
+
+
+def test_a_bad_label_in_the_eval_file_is_reported_in_the_eval_files_name(tmp_path):
+    pool, held_out = _pool_and_eval(tmp_path, ["a", "b", "a", "maybe", "b", "a"])
+    with pytest.raises(DataError, match=r"eval\.jsonl: label\(s\) outside the label set \['a', 'b'\] in row\(s\) \{3: 'maybe'\}") as error:
+        load_splits(DataConfig(dataset=str(pool), eval_dataset=str(held_out), labels=["a", "b"], task="t",
+                               validation_size=2))
+    assert "pool.csv" not in str(error.value)
+
+
+@pytest.mark.parametrize("sizes, message", [
+    ({"validation_size": 6}, r"validation_size 6 leaves no test texts: eval_dataset .*eval\.jsonl has 6 labelled texts"),
+    ({"validation_size": 9}, r"validation_size 9 leaves no test texts: eval_dataset .*has 6 labelled texts"),
+    ({"validation_size": 2, "test_size": 5}, r"test_size 5 asks for more texts than there are: 4 available in .*eval\.jsonl"),
+    ({"validation_size": 2, "pool_size": 31}, r"pool_size 31 asks for more texts than there are: 30 available in .*pool\.csv"),
+])
+def test_sizes_that_cannot_be_met_fail_with_both_numbers(tmp_path, sizes, message):
+    pool, held_out = _pool_and_eval(tmp_path, ["a", "b"] * 3)
+    with pytest.raises(DataError, match=message):
+        load_splits(DataConfig(dataset=str(pool), eval_dataset=str(held_out), labels=["a", "b"], task="t", **sizes))
+
+
+def test_a_registry_split_too_small_for_the_asked_sizes_is_an_error():
+    with pytest.raises(DataError, match=r"test_size 5000 asks for more texts than there are: \d+ available in the 20% test split"):
+        load_splits(DataConfig(test_size=5000))
+
+
 def test_pool_only_file_without_gold_has_no_test_set(tmp_path):
     pool = tmp_path / "pool.csv"
     pd.DataFrame({"text": [f"text {i} here" for i in range(20)]}).to_csv(pool, index=False)
@@ -160,6 +193,19 @@ HUB_ROWS = {
 }
 
 
+def hub_dataset(name: str, split: str):
+    """The split's own rows (the split name in every text), with the hub's ClassLabel features."""
+    import datasets
+
+    rows = {column: list(values) for column, values in HUB_ROWS[name].items()}
+    spec = REGISTRY[name]
+    rows[spec.text_fields[0]] = [f"{split}: {text}" for text in rows[spec.text_fields[0]]]
+    features = datasets.Dataset.from_dict(rows).features.copy()
+    if isinstance(rows[spec.label_field][0], int):
+        features[spec.label_field] = datasets.ClassLabel(names=list(spec.labels))
+    return datasets.Dataset.from_dict(rows, features=features)
+
+
 @pytest.mark.parametrize("name", sorted(HUB_ROWS))
 def test_hub_loaders_on_local_data_in_the_hub_format(monkeypatch, name):
     import datasets
@@ -167,15 +213,43 @@ def test_hub_loaders_on_local_data_in_the_hub_format(monkeypatch, name):
     spec = REGISTRY[name]
     calls = []
 
-    def fake_load_dataset(hub_id, split):
-        calls.append((hub_id, split))
-        return datasets.Dataset.from_dict(HUB_ROWS[name])
+    def fake_load_dataset(hub_id, config=None, split=None):
+        calls.append((hub_id, config, split))
+        return hub_dataset(name, split)
 
     monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
     frame = load_dataset_frame(spec, "hub")
-    assert [c[0] for c in calls] == [spec.hub_id] * len(spec.hub_splits)
+    assert calls == [(spec.hub_id, spec.hub_config, split) for split in spec.hub_splits]
     assert len(frame) == 2 * len(spec.hub_splits)
+    for split in spec.hub_splits:  # each split's own rows, under its own ids
+        part = frame[frame["id"].str.startswith(f"{split}/")]
+        assert len(part) == 2 and part["text"].str.startswith(f"{split}: ").all()
     assert set(frame["label"]) <= set(spec.labels)
     expected_first = {"pubmed_rct20k": "background", "yahoo_answers": "Society & Culture", "emotion": "sadness",
                       "arxiv10": "astro-ph", "bios_bias": "yoga_teacher"}[name]
     assert frame["label"].iloc[0] == expected_first
+
+
+def test_emotion_asks_for_its_split_configuration():
+    assert REGISTRY["emotion"].hub_config == "split"  # dair-ai/emotion has "split" and "unsplit"
+
+
+def test_yahoo_hub_texts_lose_their_literal_newline_escapes(monkeypatch):
+    import datasets
+
+    rows = {**HUB_ROWS["yahoo_answers"], "best_answer": ["first line\\nsecond line", "nobody"]}
+    monkeypatch.setattr(datasets, "load_dataset", lambda hub_id, config=None, split=None: datasets.Dataset.from_dict(rows))
+    frame = load_dataset_frame(REGISTRY["yahoo_answers"], "hub")
+    assert not frame["text"].str.contains("\\n", regex=False).any()
+    assert "first line second line" in frame["text"].iloc[0]
+
+
+def test_class_label_names_in_another_order_are_an_error(monkeypatch):
+    import datasets
+
+    swapped = ["joy", "sadness", "love", "anger", "fear", "surprise"]
+    features = datasets.Features({"text": datasets.Value("string"), "label": datasets.ClassLabel(names=swapped)})
+    dataset = datasets.Dataset.from_dict(HUB_ROWS["emotion"], features=features)
+    monkeypatch.setattr(datasets, "load_dataset", lambda hub_id, config=None, split=None: dataset)
+    with pytest.raises(DataError, match=r"emotion: the hub's label names .* differ from the registry's"):
+        load_dataset_frame(REGISTRY["emotion"], "hub")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from llkd_nb.selection import BatchSignals, LLKD, make_strategy
+from llkd_nb.selection import STRATEGIES, BatchSignals, LLKD, make_strategy, normalised
 from llkd_nb.validation import ParameterError
 
 
@@ -25,7 +25,7 @@ def run(strategy, *batches):
     out = []
     for batch in batches:
         strategy.update(batch)
-        out.append(strategy.weights(batch))
+        out.append(normalised(strategy.weights(batch)))  # as the training loop scales every strategy's weights
     return out
 
 
@@ -99,8 +99,18 @@ def test_soft_weighting_by_hand():
     batch = signals([0, 0, 1, 1], [0.9, 0.5, 0.8, 0.6], [0.5, 0.3, 0.9, 0.2])
     weights = run(soft, batch)[0]
     mean, var = 0.7, np.var([0.9, 0.5, 0.8, 0.6], ddof=1)
-    expected = [1.0, math.exp(-(0.5 - mean) ** 2 / (2 * var)), 1.0, math.exp(-(0.6 - mean) ** 2 / (2 * var))]
-    assert np.allclose(weights.numpy(), expected)
+    expected = np.array([1.0, math.exp(-(0.5 - mean) ** 2 / (2 * var)), 1.0, math.exp(-(0.6 - mean) ** 2 / (2 * var))])
+    assert np.allclose(weights.numpy(), expected * 4 / expected.sum())  # raw weights, scaled to mean 1
+
+
+@pytest.mark.parametrize("name", sorted(STRATEGIES))
+def test_every_strategy_is_normalised_the_same_way(name):
+    """After the loop's scaling, every strategy's kept weights average 1: none changes the learning rate."""
+    batch = signals([0, 0, 1, 1], [0.9, 0.5, 0.8, 0.6], [0.5, 0.3, 0.9, 0.2])
+    strategy = make_strategy(name)
+    for weights in run(strategy, batch, batch):
+        kept = weights > 0
+        assert not kept.any() or torch.isclose(weights[kept].mean(), torch.tensor(1.0, dtype=weights.dtype))
 
 
 @pytest.mark.parametrize("name, params, message", [

@@ -6,7 +6,7 @@ import pytest
 import llkd_nb.tuning as tuning
 from llkd_nb.artifacts import build_artifact
 from llkd_nb.data import DataConfig, load_splits
-from llkd_nb.methods import GRID_SIZE, Method, comparison_methods
+from llkd_nb.methods import GRID_SIZE, Method, comparison_methods, method_named, with_tuned
 from llkd_nb.training import TrainConfig
 from llkd_nb.tuning import Tuned, tune_all
 
@@ -25,7 +25,20 @@ def artifact():
 def test_every_tuned_method_gets_a_grid_of_the_same_size():
     methods = comparison_methods()
     assert all(len(m.grid) == GRID_SIZE for m in methods if m.grid)
-    assert {m.name for m in methods if not m.grid} == {"all pseudo-labels", "gold labels (ceiling, uses gold)"}
+    ablations = {"adaptive teacher threshold only", "student uncertainty only", "LLKD without weights"}
+    assert {m.name for m in methods if not m.grid} == {"all pseudo-labels", "gold labels (ceiling, uses gold)", *ablations}
+    assert {m.name for m in methods if m.ablation_of == "LLKD"} == ablations
+
+
+def test_each_ablation_runs_at_llkds_tuned_parameters_with_one_switch_flipped():
+    methods = with_tuned(comparison_methods(), {"LLKD": {"student_momentum": 0.0}, "top-k % per class": {"fraction": 0.3}})
+    llkd = method_named(methods, "LLKD").params
+    assert llkd["student_momentum"] == 0.0 and method_named(methods, "top-k % per class").params == {"fraction": 0.3}
+    for name, switch in (("adaptive teacher threshold only", {"use_student": False}),
+                         ("student uncertainty only", {"use_teacher": False}),
+                         ("LLKD without weights", {"weighting": "none"})):
+        params = method_named(methods, name).params
+        assert {k: v for k, v in params.items() if llkd.get(k) != v} == switch, name
     with pytest.raises(ValueError, match="grid of 3"):
         Method("x", "fixed_threshold", grid=({"threshold": 0.5},))
 

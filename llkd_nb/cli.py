@@ -153,9 +153,12 @@ def main(argv: list[str] | None = None) -> int:
     predict.add_argument("--output", type=Path, help="predictions (.csv or .jsonl; default: <texts>.predictions.csv)")
     predict.add_argument("--text-column", default="text")
     predict.add_argument("--batch-size", type=int, default=64)
-    report = commands.add_parser("report", help="write run folders' results as Markdown (papers/results.md)")
+    report = commands.add_parser("report", help="write run folders' results as Markdown (papers/results.md); "
+                                                "other runs' sections in the file are kept")
     report.add_argument("runs", type=Path, nargs="+", help="run folders, e.g. runs/default runs/yahoo_answers")
     report.add_argument("--output", type=Path, default=REPO_NOTEBOOKS.parent / "papers" / "results.md")
+    report.add_argument("--readme", type=lambda v: Path(v) if v else None, default=REPO_NOTEBOOKS.parent / "README.md",
+                        help="also rewrite this file's <!-- report:<run> --> blocks (--readme '' to skip)")
     site = commands.add_parser("site", help="render executed notebooks and the notes as static HTML pages")
     site.add_argument("folders", type=Path, nargs="*", default=[REPO_NOTEBOOKS],
                       help="folders of executed notebooks, e.g. runs/default/notebooks (default: notebooks/)")
@@ -174,10 +177,18 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "keys":
         list_keys()
     elif args.command == "report":
-        from .report import run_report
+        from .report import merge_sections, readme_summary, replace_block, run_report
 
-        body = "\n".join(run_report(run, f"Run `{run.name}`") for run in args.runs)
-        args.output.write_text(REPORT_HEADER + "\n" + body)
+        existing = args.output.read_text() if args.output.exists() else ""
+        sections = {run.name: run_report(run, f"Run `{run.name}`") for run in args.runs}
+        args.output.write_text(merge_sections(existing, REPORT_HEADER, sections))
+        if args.readme is not None:
+            text = args.readme.read_text()
+            for run in args.runs:
+                if f"<!-- report:{run.name} -->" in text:
+                    text = replace_block(text, run.name, readme_summary(run))
+            args.readme.write_text(text)
+            print(f"wrote the README blocks of {', '.join(run.name for run in args.runs)} in {args.readme}")
         print(f"wrote {args.output}")
     elif args.command == "params":
         from .study import write_parameters

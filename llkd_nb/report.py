@@ -16,6 +16,19 @@ def _table(path: Path, **kwargs) -> str:
     return frame.to_markdown(**kwargs)
 
 
+SECTION = "## Run `"
+
+
+def merge_sections(existing: str, header: str, sections: dict[str, str]) -> str:
+    """``header`` and every ``## Run `<name>``` section of ``existing``, with the sections of
+    ``sections`` (run name -> Markdown) put in place of theirs or added at the end: reporting one run
+    keeps the other runs' sections as they were written."""
+    parts = existing.split("\n" + SECTION)[1:] if SECTION in existing else []
+    kept = {part.split("`", 1)[0]: SECTION + part.rstrip("\n") + "\n" for part in parts}
+    merged = {**kept, **sections}
+    return header + "\n" + "\n".join(merged.values())
+
+
 def run_report(run_dir: str | Path, title: str) -> str:
     """One run folder as Markdown: its setting and timings, then notebook 04's comparison (scores, costs,
     paired verdicts, robustness, tuning) and notebook 05's map, for whichever of them ran."""
@@ -30,7 +43,8 @@ def run_report(run_dir: str | Path, title: str) -> str:
     lines = [
         f"## {title}",
         "",
-        f"Run `{run.name}` at commit `{(record.get('git_commit') or 'unknown')[:10]}`, "
+        f"Run `{run.name}` at commit `{(record.get('git_commit') or 'unknown')[:10]}`"
+        f"{' (clean working tree)' if record.get('git_clean') else ''}, "
         f"{record['machine']['cpu_count']} CPU cores, torch {record['packages']['torch']}. "
         f"Dataset `{study['dataset']}`; teacher `{study['teacher']}` ({study['calibration']}-calibrated); "
         f"student `{study['student']}` (trainable layers: {study['trainable_layers']}, {study['max_length']} tokens); "
@@ -106,3 +120,41 @@ def _conditions(run: Path, study: dict) -> list[str]:
         "",
         "**Conclusion (computed):** " + conclusion(best, teachers),
     ]
+
+
+VERDICT_PHRASES = {"better": "LLKD is **better**", "worse": "LLKD is **worse**",
+                   "no detectable difference": "there is **no detectable difference**"}
+
+
+def readme_summary(run_dir: str | Path) -> str:
+    """Notebook 04's verdicts in a few computed sentences: what the README shows of a run."""
+    run = Path(run_dir)
+    study = yaml.safe_load((run / "config" / "study.yaml").read_text())
+    record = json.loads((run / "config" / "04_baseline_comparison.json").read_text())
+    summary = pd.read_csv(run / "tables" / "04_summary.csv", index_col=0)
+    verdicts = pd.read_csv(run / "tables" / "04_verdicts.csv", index_col=0)
+    contenders = summary.drop(index=["LLKD", "LLKD without weights", *[m for m in summary.index if "ceiling" in m]],
+                              errors="ignore")
+    best = contenders["val_macro_f1_mean"].idxmax()
+    llkd, row = summary.loc["LLKD"], verdicts.loc[best]
+    counts = verdicts["LLKD is"].value_counts()
+    difference = row["LLKD − method (mean over seeds)"]
+    return (
+        f"- **{study['dataset']}** (run `{run.name}` at commit `{(record.get('git_commit') or 'unknown')[:10]}`, "
+        f"{len(study['seeds'])} seeds): LLKD scores test macro-F1 {llkd['macro_f1_mean']:.3f} ± "
+        f"{llkd['macro_f1_std']:.3f} using {llkd['pool_used']:.0%} of the pool. Against the best other method by "
+        f"validation, {best}, {VERDICT_PHRASES[row['LLKD is']]} (LLKD − it {difference:+.3f}, Holm-corrected 95 % interval "
+        f"{row['95 % interval (Holm)']}). Over all {len(verdicts)} comparisons LLKD is better than "
+        f"{counts.get('better', 0)}, worse than {counts.get('worse', 0)}, and not distinguishable from "
+        f"{counts.get('no detectable difference', 0)}.\n"
+    )
+
+
+def replace_block(text: str, name: str, body: str) -> str:
+    """``text`` with the block between ``<!-- report:<name> -->`` and ``<!-- /report:<name> -->`` set to ``body``."""
+    start, end = f"<!-- report:{name} -->", f"<!-- /report:{name} -->"
+    if start not in text or end not in text:
+        raise ValueError(f"no block {start} ... {end} to write into")
+    head, rest = text.split(start, 1)
+    return head + start + "\n" + body + end + rest.split(end, 1)[1]
+

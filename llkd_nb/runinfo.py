@@ -44,6 +44,16 @@ def git_commit() -> str | None:
         return None
 
 
+def git_clean() -> bool | None:
+    """Whether the package's checkout has no uncommitted change (None outside a git checkout)."""
+    try:
+        out = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True,
+                             timeout=10, cwd=Path(__file__).resolve().parent)
+        return out.stdout.strip() == "" if out.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
 def prepare_run(run_dir: str | Path, notebook: str, parameters: dict) -> Path:
     """Create ``run_dir`` (with ``figures/`` and ``tables/``) and record this notebook's resolved
     parameters, package versions and machine in ``run_dir/config/<notebook>.json``."""
@@ -52,7 +62,7 @@ def prepare_run(run_dir: str | Path, notebook: str, parameters: dict) -> Path:
         (run_dir / sub).mkdir(parents=True, exist_ok=True)
     record = {
         "notebook": notebook, "parameters": parameters, "packages": package_versions(), "machine": machine(),
-        "git_commit": git_commit(), "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "git_commit": git_commit(), "git_clean": git_clean(), "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     (run_dir / "config" / f"{notebook}.json").write_text(json.dumps(record, indent=2, default=str))
     return run_dir

@@ -25,6 +25,24 @@ def tiny_llama():
     return LlamaForCausalLM(config).eval()
 
 
+@pytest.fixture(scope="session")
+def random_teacher_artifact():
+    """A factory: BBC News splits of the given sizes, labelled by a random (Dirichlet) teacher."""
+    import numpy as np
+
+    from llkd_nb.artifacts import build_artifact
+    from llkd_nb.data import DataConfig, get_spec, load_splits
+
+    def build(pool_size: int, validation_size: int, test_size: int):
+        splits = load_splits(DataConfig(pool_size=pool_size, validation_size=validation_size, test_size=test_size))
+        rng = np.random.default_rng(0)
+        raw = {name: rng.dirichlet(np.ones(5), len(frame)) for name, frame in splits.frames().items()}
+        labels = list(get_spec("bbc_news").labels)
+        return build_artifact(splits.frames(), raw, labels, "none", np.full(5, 0.2), {"dataset": "bbc_news"})
+
+    return build
+
+
 def pytest_sessionstart(session):
     """The nbval reference notebooks write to tests/notebooks/_runs: start every session from scratch,
     so that notebook 01 really labels (its output says how many texts came from the cache)."""

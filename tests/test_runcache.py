@@ -8,25 +8,19 @@ import pandas as pd
 import pytest
 
 import llkd_nb.runcache as runcache
-from llkd_nb.artifacts import build_artifact
 from llkd_nb.compare import run_methods
-from llkd_nb.data import DataConfig, load_splits
 from llkd_nb.methods import Method
 from llkd_nb.runcache import RunCache
 from llkd_nb.training import TrainConfig
 
-LABELS = ["business", "entertainment", "politics", "sports", "tech"]
 CONFIG = TrainConfig(max_length=16, batch_size=4, max_steps=3, num_evals=1, device="cpu")
 METHODS = [Method("all pseudo-labels", "all"), Method("fixed", "fixed_threshold", {"threshold": 0.3})]
 SEEDS = [0, 1]
 
 
 @pytest.fixture(scope="module")
-def artifact():
-    splits = load_splits(DataConfig(pool_size=16, validation_size=10, test_size=8))
-    rng = np.random.default_rng(0)
-    raw = {name: rng.dirichlet(np.ones(5), len(frame)) for name, frame in splits.frames().items()}
-    return build_artifact(splits.frames(), raw, LABELS, "none", np.full(5, 0.2), {"dataset": "bbc_news"})
+def artifact(random_teacher_artifact):
+    return random_teacher_artifact(pool_size=16, validation_size=10, test_size=8)
 
 
 def _comparable(runs: pd.DataFrame) -> pd.DataFrame:

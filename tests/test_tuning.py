@@ -1,25 +1,18 @@
 """Equal tuning: every grid searched the same way on validation, saved, and reused only when valid."""
 
-import numpy as np
 import pytest
 
 import llkd_nb.tuning as tuning
-from llkd_nb.artifacts import build_artifact
-from llkd_nb.data import DataConfig, load_splits
 from llkd_nb.methods import GRID_SIZE, Method, comparison_methods, method_named, with_tuned
 from llkd_nb.training import TrainConfig
 from llkd_nb.tuning import Tuned, tune_all
 
-LABELS = ["business", "entertainment", "politics", "sports", "tech"]
 CONFIG = TrainConfig(max_length=16, batch_size=4, max_steps=3, num_evals=1, device="cpu")
 
 
 @pytest.fixture(scope="module")
-def artifact():
-    splits = load_splits(DataConfig(pool_size=16, validation_size=10, test_size=5))
-    rng = np.random.default_rng(0)
-    raw = {name: rng.dirichlet(np.ones(5), len(frame)) for name, frame in splits.frames().items()}
-    return build_artifact(splits.frames(), raw, LABELS, "none", np.full(5, 0.2), {"dataset": "bbc_news"})
+def artifact(random_teacher_artifact):
+    return random_teacher_artifact(pool_size=16, validation_size=10, test_size=5)
 
 
 def test_every_tuned_method_gets_a_grid_of_the_same_size():

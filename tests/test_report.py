@@ -1,0 +1,58 @@
+"""papers/results.md is written by `llkd-nb report`: reporting one run replaces its section only."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from llkd_nb.report import merge_sections
+
+ROOT = Path(__file__).resolve().parents[1]
+
+HEADER = "# Results\n\nWritten by code.\n"
+EXISTING = HEADER + "\n## Run `default`\n\nold default numbers\n\n## Run `yahoo_answers`\n\nyahoo numbers\n"
+
+
+def test_reporting_one_run_keeps_the_other_sections_in_place():
+    merged = merge_sections(EXISTING, HEADER, {"default": "## Run `default`\n\nnew default numbers\n"})
+    assert merged.startswith(HEADER)
+    assert "new default numbers" in merged and "old default numbers" not in merged
+    assert merged.index("new default numbers") < merged.index("yahoo numbers")  # same order as before
+
+
+def test_a_new_run_is_added_and_an_empty_file_gets_the_header():
+    merged = merge_sections(EXISTING, HEADER, {"when_llkd_helps": "## Run `when_llkd_helps`\n\nmap\n"})
+    assert merged.count("## Run `") == 3 and merged.rstrip().endswith("map")
+    assert merge_sections("", HEADER, {"default": "## Run `default`\n\nx\n"}) == HEADER + "\n## Run `default`\n\nx\n"
+
+
+def _outputs(notebook: Path) -> str:
+    cells = json.loads(notebook.read_text())["cells"]
+    return "".join("".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/plain", ""))
+                   + "".join(o.get("data", {}).get("text/markdown", "")) for c in cells for o in c.get("outputs", []))
+
+
+def _numbers(text: str, decimals: str = "3") -> set[float]:
+    """The unsigned numbers written with ``decimals`` decimals (a regex count), as values."""
+    return {round(float(number), 3) for number in re.findall(rf"\d+\.\d{{{decimals}}}\b", text)}
+
+
+@pytest.mark.parametrize("where", ["README.md", "papers/results.md"])
+def test_reported_numbers_of_the_default_run_are_the_committed_notebooks(where):
+    """Every three-decimal number that README's generated block and results.md's `default` section give
+    appears in the committed notebook 04's outputs: a rerun that changes them fails here until
+    `llkd-nb report runs/default` is run again."""
+    text = (ROOT / where).read_text()
+    if where == "README.md":
+        text = text.split("<!-- report:default -->", 1)[1].split("<!-- /report:default -->", 1)[0]
+    else:
+        text = text.split("## Run `default`", 1)[1].split("\n## Run `", 1)[0]
+    numbers = _numbers(text)
+    assert numbers, f"{where} reports no numbers of the default run"
+    shown = _outputs(ROOT / "notebooks" / "04_baseline_comparison.ipynb")
+    missing = numbers - _numbers(shown, "1,3")
+    assert not missing, f"{where} gives numbers that notebook 04 does not show: {sorted(missing)}"
+    pairs = re.findall(r"\d+\.\d{3} ± \d+\.\d{3}|\[[+\-−]?\d+\.\d{3}, [+\-−]?\d+\.\d{3}\]", text)
+    unmatched = [pair for pair in pairs if pair not in shown]  # a mean with its std, an interval: verbatim
+    assert not unmatched, f"{where} gives scores or intervals that notebook 04 does not show: {unmatched}"

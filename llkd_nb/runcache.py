@@ -2,7 +2,8 @@
 
 A run's key hashes the content of what it trains and is scored on (the texts, the teacher's labels and
 confidences, the gold labels), the method's strategy and parameters, the whole training configuration (seed included), and
-a fingerprint of the code that trains and scores a student. Re-executing a notebook after a change of
+a fingerprint of the code that trains and scores a student, and the versions of the packages that do
+(torch, transformers, the offline student's wheel, ...). Re-executing a notebook after a change of
 text or display finds its runs here; an interrupted notebook trains only the runs it lacks; a change of
 any input, or of that code, trains anew. Each run is one file, written atomically, so an interrupted
 write leaves no half run behind.
@@ -11,8 +12,9 @@ write leaves no half run behind.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
+import os
+import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -20,11 +22,12 @@ import numpy as np
 import pandas as pd
 
 from .params import values_of
+from .runinfo import package_versions
 from .selection import make_strategy
 from .training import Costs, DataFeatures, TrainConfig, TrainingData, train_student
 
 # The modules whose code decides a run's outcome: a change to any of them invalidates every cached run.
-CODE_MODULES = ("training", "selection", "student", "metrics", "artifacts", "devices")
+CODE_MODULES = ("training", "selection", "student", "metrics", "artifacts", "devices", "assets")
 
 
 def code_fingerprint() -> str:
@@ -58,7 +61,7 @@ class RunCache:
 
     def __init__(self, directory: str | Path) -> None:
         self.directory = Path(directory)
-        self.code = code_fingerprint()
+        self.code = [code_fingerprint(), package_versions()]
         self.trained = 0  # runs trained (not found) by this cache object: what a resumed notebook redid
 
     def key(self, data: TrainingData, strategy: str, params: dict, config: TrainConfig) -> str:
@@ -80,18 +83,20 @@ class RunCache:
         with np.load(path) as stored:
             record = json.loads(str(stored["record"]))
             test_proba = stored["test_proba"]
+            evals = pd.DataFrame({column: stored[f"evals/{column}"] for column in record["evals"]})
         return FinishedRun(metrics=record["metrics"], status=record["status"], best_step=record["best_step"],
                            costs=Costs(**record["costs"]), seconds=record["seconds"], test_proba=test_proba,
-                           evals=pd.read_json(io.StringIO(record["evals"]), orient="split").astype(record["dtypes"]))
+                           evals=evals)
 
     def put(self, key: str, run: FinishedRun) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         record = {"metrics": run.metrics, "status": run.status, "best_step": run.best_step, "costs": asdict(run.costs),
-                  "seconds": run.seconds, "evals": run.evals.to_json(orient="split", double_precision=15),
-                  "dtypes": run.evals.dtypes.astype(str).to_dict()}
-        tmp = self._path(key).with_suffix(".tmp.npz")
-        np.savez_compressed(tmp, record=np.array(json.dumps(record)), test_proba=run.test_proba)
-        tmp.replace(self._path(key))
+                  "seconds": run.seconds, "evals": list(run.evals.columns)}
+        columns = {f"evals/{column}": run.evals[column].to_numpy() for column in run.evals.columns}  # exact floats
+        handle, tmp = tempfile.mkstemp(suffix=".tmp.npz", dir=self.directory)  # one per writer
+        with os.fdopen(handle, "wb") as file:
+            np.savez_compressed(file, record=np.array(json.dumps(record)), test_proba=run.test_proba, **columns)
+        Path(tmp).replace(self._path(key))
 
 
 def train_run(data: TrainingData, strategy: str, params: dict, config: TrainConfig, features: DataFeatures,

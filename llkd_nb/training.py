@@ -173,11 +173,12 @@ class TrainResult:
     seconds: float
     student: Student = field(repr=False)
     starved: str = ""  # why the run stopped early, if it starved
+    stopped_at: int | None = None  # the step of the budget where it starved
 
     @property
     def status(self) -> str:
         """"ok", or "starved at step n" for a run whose strategy kept nothing for a whole pass."""
-        return f"starved at step {self.costs.optimizer_steps}" if self.starved else "ok"
+        return f"starved at step {self.stopped_at}" if self.starved else "ok"
 
     @property
     def fraction_used(self) -> float:
@@ -333,7 +334,7 @@ def train_student(data: TrainingData, strategy: Strategy, config: TrainConfig, f
     waiting_index, waiting_weights = torch.zeros(0, dtype=torch.long), torch.zeros(0)
     student.model.train()
 
-    starved = ""
+    starved, stopped_at = "", None
 
     def evaluate(step: int) -> None:
         val_proba = student.predict_proba(features.val)
@@ -358,7 +359,7 @@ def train_student(data: TrainingData, strategy: Strategy, config: TrainConfig, f
             else:
                 index, weights = selector.draw(step, step / config.max_steps)
         except EmptySelectionError as error:  # a result, not a crash: scored as it stands
-            starved = str(error)
+            starved, stopped_at = str(error), step
             if step not in {row["step"] for row in eval_rows}:
                 evaluate(step)
             break
@@ -388,4 +389,5 @@ def train_student(data: TrainingData, strategy: Strategy, config: TrainConfig, f
         steps=pd.DataFrame(selector.log), evals=pd.DataFrame(eval_rows), usage=usage, best_step=best["step"],
         metrics={**metrics, "fraction_used": float((usage > 0).mean())}, val_proba=best["val_proba"],
         test_proba=test_proba, costs=costs, seconds=time.perf_counter() - started, student=student, starved=starved,
+        stopped_at=stopped_at,
     )

@@ -136,7 +136,8 @@ def list_methods() -> None:
 
     print("notebook 04 methods (tuned on the validation set over their grid):")
     for method in comparison_methods():
-        grid = " | ".join(", ".join(f"{k}={v}" for k, v in c.items()) for c in method.grid) or "nothing to tune"
+        grid = " | ".join(", ".join(f"{k}={v}" for k, v in c.items()) for c in method.grid) or (
+            f"{method.ablation_of}'s choice, one switch flipped" if method.ablation_of else "nothing to tune")
         print(f"  {method.name:36s} strategy={method.strategy:15s} grid: {grid}")
 
 

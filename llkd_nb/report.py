@@ -9,6 +9,7 @@ import pandas as pd
 import yaml
 
 from .artifacts import TeacherArtifact
+from .methods import CEILING_ROW, LLKD_ROW
 
 
 def _table(path: Path, **kwargs) -> str:
@@ -133,10 +134,9 @@ def readme_summary(run_dir: str | Path) -> str:
     record = json.loads((run / "config" / "04_baseline_comparison.json").read_text())
     summary = pd.read_csv(run / "tables" / "04_summary.csv", index_col=0)
     verdicts = pd.read_csv(run / "tables" / "04_verdicts.csv", index_col=0)
-    contenders = summary.drop(index=["LLKD", "LLKD without weights", *[m for m in summary.index if "ceiling" in m]],
-                              errors="ignore")
-    best = contenders["val_macro_f1_mean"].idxmax()
-    llkd, row = summary.loc["LLKD"], verdicts.loc[best]
+    contenders = summary.drop(index=[LLKD_ROW, "LLKD without weights", CEILING_ROW], errors="ignore")
+    best = contenders["val_macro_f1_mean"].idxmax()  # notebook 04's rule for the best other method
+    llkd, row = summary.loc[LLKD_ROW], verdicts.loc[best]
     counts = verdicts["LLKD is"].value_counts()
     difference = row["LLKD − method (mean over seeds)"]
     return (

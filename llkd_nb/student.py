@@ -5,6 +5,10 @@ frozen lower layers then compute the same thing for every run, every method and 
 output is computed **once per text** (:func:`encode`) and every training step runs only the top of
 the network: the same model, several times cheaper on a CPU. ``trainable_layers=None`` fine-tunes the
 whole encoder (the paper's setting) and the features are just the token ids.
+
+The classifier reads only the first token ([CLS]) of the last layer, so that layer is computed for the
+first token alone (its keys and values still read every token): the same logits as the whole layer,
+about five times fewer operations in the default student (tested against the Hugging Face forward).
 """
 
 from __future__ import annotations
@@ -109,12 +113,45 @@ class _Passthrough(torch.nn.Module):
         return inputs_embeds
 
 
+def _first_token_layer(layer, hidden: torch.Tensor, additive_mask: torch.Tensor) -> torch.Tensor:
+    """A BERT-style ``layer`` computed at the first position only: ``[B, 1, width]``. Its query is the
+    first token's; keys and values come from every token, as in the whole layer."""
+    attention = layer.attention.self
+    batch, length, _ = hidden.shape
+    heads, size = attention.num_attention_heads, attention.attention_head_size
+    split = lambda x, n: x.view(batch, n, heads, size).transpose(1, 2)  # noqa: E731
+    context = torch.nn.functional.scaled_dot_product_attention(
+        split(attention.query(hidden[:, :1]), 1), split(attention.key(hidden), length),
+        split(attention.value(hidden), length), attn_mask=additive_mask,
+        dropout_p=attention.dropout.p if layer.training else 0.0, scale=attention.scaling)
+    attended = layer.attention.output(context.transpose(1, 2).reshape(batch, 1, heads * size), hidden[:, :1])
+    return layer.output(layer.intermediate(attended), attended)
+
+
+def _reads_first_token_only(model) -> bool:
+    """Whether the model's classifier reads only the first token of BERT-style layers (BERT's pooler
+    and linear classifier, or a RoBERTa-style head), so that :func:`_first_token_layer` applies."""
+    try:
+        top = _layers(model)[-1]
+    except (ValueError, IndexError):
+        return False
+    bert_layer = hasattr(getattr(getattr(top, "attention", None), "self", None), "attention_head_size") \
+        and hasattr(top, "intermediate") and hasattr(top, "output")
+    classifier = getattr(model, "classifier", None)
+    bert_head = getattr(model.base_model, "pooler", None) is not None and isinstance(classifier, torch.nn.Linear)
+    return bert_layer and (bert_head or hasattr(classifier, "out_proj"))
+
+
 class Student:
     """A classifier that reads :class:`Features`: with frozen layers, its embeddings and lower layers
-    are set aside (they ran once, in :func:`encode`) and only the top of the network runs."""
+    are set aside (they ran once, in :func:`encode`) and only the top of the network runs; its last
+    layer runs at the first token only (``first_token_only=False``: the Hugging Face forward, the
+    reference of the tests and the benchmark)."""
 
-    def __init__(self, model, frozen_layers: int, device: torch.device, reads_hidden_states: bool) -> None:
+    def __init__(self, model, frozen_layers: int, device: torch.device, reads_hidden_states: bool,
+                 first_token_only: bool = True) -> None:
         self.model, self.frozen_layers, self.device = model.to(device), frozen_layers, device
+        self.first_token_only = first_token_only and _reads_first_token_only(model)
         self._set_aside = None
         if reads_hidden_states:
             base = model.base_model
@@ -124,15 +161,30 @@ class Student:
 
     @classmethod
     def load(cls, name: str, num_labels: int, features: Features, device: torch.device, seed: int,
-             labels: list[str] | None = None) -> "Student":
+             labels: list[str] | None = None, first_token_only: bool = True) -> "Student":
         model = load_model(name, num_labels, seed, labels)
-        return cls(model, features.frozen_layers, device, reads_hidden_states="inputs_embeds" in features.inputs)
+        return cls(model, features.frozen_layers, device, reads_hidden_states="inputs_embeds" in features.inputs,
+                   first_token_only=first_token_only)
 
     def parameters(self):
         return [p for p in self.model.parameters() if p.requires_grad]
 
     def logits(self, features: Features, index) -> torch.Tensor:
-        return self.model(**features.take(index, self.device)).logits.float()
+        inputs = features.take(index, self.device)
+        if not self.first_token_only:
+            return self.model(**inputs).logits.float()
+        model, base = self.model, self.model.base_model
+        hidden = base.embeddings(**{k: v for k, v in inputs.items() if k != "attention_mask"})
+        mask = inputs["attention_mask"][:, None, None, :].to(hidden.dtype)
+        additive_mask = (1.0 - mask) * torch.finfo(hidden.dtype).min
+        layers = list(base.encoder.layer)  # the trainable ones (none: only the head trains)
+        for layer in layers[:-1]:
+            hidden = layer(hidden, additive_mask)
+            hidden = hidden[0] if isinstance(hidden, tuple) else hidden
+        first = _first_token_layer(layers[-1], hidden, additive_mask) if layers else hidden[:, :1]
+        if isinstance(model.classifier, torch.nn.Linear):  # BERT: pooler, dropout, linear classifier
+            return model.classifier(model.dropout(base.pooler(first))).float()
+        return model.classifier(first).float()  # RoBERTa-style head: reads the first token itself
 
     @torch.inference_mode()
     def predict_proba(self, features: Features, batch_size: int = 256) -> np.ndarray:

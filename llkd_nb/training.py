@@ -226,15 +226,17 @@ def _optimizer_step(student: Student, loss: torch.Tensor, optimizer, config: Tra
 
 
 def textbook_fine_tuning(data: TrainingData, config: TrainConfig, features: DataFeatures | None = None,
-                         on_step=None) -> Student:
+                         on_step=None, first_token_only: bool = True) -> Student:
     """Plain fine-tuning written out: mean cross-entropy on every sample of every batch, no strategy.
 
     The reference that the shared loop with the keep-all strategy must reproduce (tested), and the
-    baseline of ``benchmarks/training_step.py``. ``on_step()`` is called after each optimizer step.
+    baseline of ``benchmarks/training_step.py`` (with ``first_token_only=False``: the Hugging Face
+    forward through the whole last layer). ``on_step()`` is called after each optimizer step.
     """
     features = features or DataFeatures.encode(data, config)
     set_seed(config.seed)
-    student = Student.load(config.student, data.num_labels, features.pool, pick_device(config.device), config.seed)
+    student = Student.load(config.student, data.num_labels, features.pool, pick_device(config.device), config.seed,
+                           first_token_only=first_token_only)
     targets = torch.tensor(np.asarray(data.pool_target), dtype=torch.long)
     optimizer, scheduler = make_optimizer(student.model, config)
     student.model.train()

@@ -6,7 +6,7 @@ import torch
 
 from llkd_nb.data import DataConfig, load_splits
 from llkd_nb.selection import Strategy, make_strategy
-from llkd_nb.student import Student, encode, load_model
+from llkd_nb.student import Features, Student, encode, load_model
 from llkd_nb.training import (
     DataFeatures, TrainConfig, TrainingData, textbook_fine_tuning, train_student,
 )
@@ -55,6 +55,40 @@ def test_frozen_layers_give_the_same_logits_as_the_whole_model(data):
         with student.full_model() as model:  # the whole network, e.g. to save it
             assert torch.allclose(model(**tokens.take(slice(None), device)).logits, expected, atol=1e-5)
     assert sum(p.numel() for p in student.parameters()) < sum(p.numel() for p in whole.parameters()) / 3
+
+
+@pytest.mark.parametrize("trainable_layers", [None, 0, 1, 2])
+def test_first_token_last_layer_gives_the_hugging_face_logits(data, trainable_layers):
+    """The last layer computed at [CLS] only gives the logits of the whole Hugging Face forward."""
+    device = torch.device("cpu")
+    features = encode("offline:minilm-l6", data.pool_text, 16, trainable_layers, device)
+    fast, reference = (Student.load("offline:minilm-l6", 5, features, device, seed=3, first_token_only=flag)
+                       for flag in (True, False))
+    assert fast.first_token_only and not reference.first_token_only
+    for student in (fast, reference):
+        student.model.eval()
+    with torch.no_grad():
+        assert torch.allclose(fast.logits(features, slice(None)), reference.logits(features, slice(None)), atol=1e-5)
+
+
+def test_first_token_last_layer_fits_a_roberta_style_head():
+    """RoBERTa's head (the paper's student) reads the first token itself: a tiny random RoBERTa agrees."""
+    from transformers import RobertaConfig, RobertaForSequenceClassification
+
+    torch.manual_seed(0)
+    config = RobertaConfig(vocab_size=50, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                           intermediate_size=64, num_labels=3, max_position_embeddings=40)
+    model = RobertaForSequenceClassification(config).eval()
+    ids = torch.randint(3, 50, (4, 12))
+    mask = torch.ones_like(ids)
+    mask[1, 7:] = 0
+    ids[1, 7:] = config.pad_token_id
+    features = Features({"input_ids": ids, "attention_mask": mask}, 0)
+    student = Student(model, 0, torch.device("cpu"), reads_hidden_states=False)
+    assert student.first_token_only
+    with torch.no_grad():
+        assert torch.allclose(student.logits(features, slice(None)), model(input_ids=ids, attention_mask=mask).logits,
+                              atol=1e-5)
 
 
 def test_same_seed_same_numbers(data):

@@ -1,7 +1,8 @@
 """The methods of a comparison: a strategy, its parameters, its targets, and its tuning grid.
 
-Every method with a knob gets a grid of the same size (:data:`GRID_SIZE`), LLKD included; the grid
-is searched on the validation set, on tuning seeds that the comparison does not report
+Every method with a knob gets a grid of the same size (:data:`GRID_SIZE`), LLKD included, spread so
+that on the default study the choice lies inside it or at an edge past which the method changes nature
+(``beyond`` names what lies there); the grid is searched on the validation set, on tuning seeds that the comparison does not report
 (:mod:`llkd_nb.tuning`). LLKD's ablations (its teacher half, its student half, LLKD without weights)
 are not tuned on their own: each runs at LLKD's tuned parameters with exactly one switch flipped, so
 the difference from LLKD measures that switch and nothing else.
@@ -15,7 +16,7 @@ from typing import Literal
 from .params import values_of
 from .selection import LLKD
 
-GRID_SIZE = 3
+GRID_SIZE = 4
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class Method:
     grid: tuple[dict, ...] = ()
     targets: Literal["pseudo", "gold"] = "pseudo"
     ablation_of: str | None = None  # runs at that method's tuned parameters, with its own ``params`` on top
+    beyond: tuple[str, str] = ("", "")  # what lies past the grid's first and last value (a hard limit)
 
     def __post_init__(self) -> None:
         if self.grid and len(self.grid) != GRID_SIZE:
@@ -42,8 +44,17 @@ class Method:
     def is_llkd(self) -> bool:
         return self.name == LLKD_ROW
 
+    def edge(self, chosen: dict) -> str:
+        """Empty if ``chosen`` lies inside the grid; else which edge, and what lies past it."""
+        if not self.grid or chosen not in self.grid or chosen not in (self.grid[0], self.grid[-1]):
+            return ""
+        first = chosen == self.grid[0]
+        value = ", ".join(f"{k}={v}" for k, v in chosen.items())
+        return f"{value} is the grid's {'first' if first else 'last'} value; past it: {self.beyond[0 if first else 1]}"
+
 
 LLKD_ROW = "LLKD"
+UNWEIGHTED_ROW = "LLKD without weights"
 CEILING_ROW = "gold labels (ceiling, uses gold)"
 
 
@@ -54,18 +65,29 @@ def comparison_methods(llkd: LLKD | None = None, with_ceiling: bool = True) -> l
     methods = [
         Method("all pseudo-labels", "all"),
         Method("fixed confidence threshold", "fixed_threshold", {"threshold": 0.5},
-               grid=({"threshold": 0.4}, {"threshold": 0.5}, {"threshold": 0.6})),
+               grid=tuple({"threshold": t} for t in (0.4, 0.5, 0.6, 0.7)),
+               beyond=("a threshold below most confidences keeps everything: all pseudo-labels",
+                       "a threshold above most confidences starves the run")),
         Method("top-k % per class", "topk_per_class", {"fraction": 0.5},
-               grid=({"fraction": 0.3}, {"fraction": 0.5}, {"fraction": 0.7})),
+               grid=tuple({"fraction": f} for f in (0.2, 0.3, 0.5, 0.7)),
+               beyond=("a few texts per class, too few to fill the budget's batches with distinct samples",
+                       "k = 100 % keeps everything: all pseudo-labels")),
         Method("adaptive teacher threshold only", "llkd", {**base, "use_student": False}, ablation_of=LLKD_ROW),
         Method("student uncertainty only", "llkd", {**base, "use_teacher": False}, ablation_of=LLKD_ROW),
-        Method("small-loss selection", "small_loss", grid=({"max_drop": 0.2}, {"max_drop": 0.4}, {"max_drop": 0.6})),
-        Method("self-paced learning", "self_paced", grid=({"end": 2.0}, {"end": 3.0}, {"end": 4.0})),
+        Method("small-loss selection", "small_loss", grid=tuple({"max_drop": r} for r in (0.05, 0.1, 0.2, 0.4)),
+               beyond=("a drop rate of 0 keeps everything: all pseudo-labels",
+                       "dropping most of each batch, where even correct labels go")),
+        Method("self-paced learning", "self_paced", grid=tuple({"end": e} for e in (3.0, 4.0, 6.0, 10.0)),
+               beyond=("a final λ near the start keeps only the easiest samples throughout",
+                       "λ above every loss keeps everything late in training: all pseudo-labels")),
         Method("soft weighting (SoftMatch-style)", "soft_weighting",
-               grid=({"momentum": 0.9}, {"momentum": 0.99}, {"momentum": 0.999})),
-        Method("LLKD without weights", "llkd", {**base, "weighting": "none"}, ablation_of=LLKD_ROW),
-        Method(LLKD_ROW, "llkd", base,
-               grid=({"student_momentum": 0.0}, {"student_momentum": 0.5}, {"student_momentum": 0.9})),
+               grid=tuple({"momentum": m} for m in (0.5, 0.9, 0.99, 0.999)),
+               beyond=("momentum 0: the weights follow each batch's own statistics",
+                       "momentum 1: the statistics never move from the first batch")),
+        Method(UNWEIGHTED_ROW, "llkd", {**base, "weighting": "none"}, ablation_of=LLKD_ROW),
+        Method(LLKD_ROW, "llkd", base, grid=tuple({"student_momentum": m} for m in (0.0, 0.3, 0.6, 0.9)),
+               beyond=("momentum 0 is the lower limit: the student threshold is each batch's own statistic",
+                       "momentum near 1: the student threshold lags training and the run starves")),
         Method(CEILING_ROW, "all", targets="gold"),
     ]
     return methods if with_ceiling else [m for m in methods if m.targets != "gold"]

@@ -9,7 +9,7 @@ import pandas as pd
 import yaml
 
 from .artifacts import TeacherArtifact
-from .methods import CEILING_ROW, LLKD_ROW
+from .compare import headline
 
 
 def _table(path: Path, **kwargs) -> str:
@@ -85,6 +85,11 @@ def _comparison(run: Path, study: dict) -> list[str]:
     ]
     if (run / "tables" / "04_robustness.csv").exists():
         lines += ["", "### Robustness: both protocols", "", _table(run / "tables" / "04_robustness.csv", floatfmt=".3f")]
+    if (run / "tables" / "04_model_selection.csv").exists():
+        lines += ["", "### Model selection: the teacher's labels or a labelled validation set", "",
+                  "Checkpoints, tuning and the best other method chosen by validation macro-F1 against the teacher's "
+                  "labels (pseudo) or against gold (gold); the same runs seen both ways where the choices agree.", "",
+                  _table(run / "tables" / "04_model_selection.csv", floatfmt=".3f")]
     if (run / "tables" / "04_tuning.csv").exists():
         lines += ["", "### Tuning (validation macro-F1 against the teacher's labels, tuning seeds only)", "",
                   _table(run / "tables" / "04_tuning.csv")]
@@ -123,31 +128,44 @@ def _conditions(run: Path, study: dict) -> list[str]:
     ]
 
 
-VERDICT_PHRASES = {"better": "LLKD is **better**", "worse": "LLKD is **worse**",
-                   "no detectable difference": "there is **no detectable difference**"}
+def _teacher_sentences(run: Path) -> str:
+    """The teacher's accuracy and calibration (from the artifact) and notebook 02's premises (from its tables)."""
+    from .analysis import teacher_scores
+
+    artifact = TeacherArtifact.load_from_run(run)
+    calibration = artifact.meta["calibration"]
+    pool, test = teacher_scores(artifact, "pool"), teacher_scores(artifact, "test")
+    raw, calibrated = pool.loc["none"], pool.loc[calibration]
+    text = (f"The teacher's labels on the pool are {raw['accuracy']:.3f} accurate raw ({int(raw['labels_used'])} of "
+            f"{artifact.num_labels} labels used) and {calibrated['accuracy']:.3f} after {calibration} calibration (ECE "
+            f"{raw['ece']:.3f} → {calibrated['ece']:.3f}, confidence AUROC {calibrated['auroc']:.3f}); on the test set "
+            f"the teacher scores macro-F1 {test.loc[calibration, 'macro_f1']:.3f}.")
+    tables = run / "tables"
+    names = ("02_teacher_confidence_bins.csv", "02_student_uncertainty_bins.csv", "02_joint_grid.csv")
+    if all((tables / name).exists() for name in names):
+        confidence, uncertainty = (pd.read_csv(tables / name) for name in names[:2])
+        grid = pd.read_csv(tables / names[2], index_col=[0, 1])
+        text += (f" Notebook 02: pseudo-label accuracy goes from {confidence['accuracy'].iloc[0]:.2f} to "
+                 f"{confidence['accuracy'].iloc[-1]:.2f} across {len(confidence)} bins of teacher confidence, and the "
+                 f"student's accuracy from {uncertainty['accuracy'].iloc[0]:.2f} to {uncertainty['accuracy'].iloc[-1]:.2f} "
+                 f"across {len(uncertainty)} bins of its uncertainty. Where the teacher is confident and the student "
+                 f"uncertain (the cell LLKD favours, {int(grid.loc[('texts', 'high'), 'high'])} test texts), the teacher's "
+                 f"labels are right {grid.loc[('accuracy', 'high'), 'high']:.2f} of the time, against "
+                 f"{test.loc[calibration, 'accuracy']:.2f} over all test texts.")
+    return text
 
 
 def readme_summary(run_dir: str | Path) -> str:
-    """Notebook 04's verdicts in a few computed sentences: what the README shows of a run."""
+    """What the README shows of a run, in computed sentences: the teacher, notebook 02's premises, and
+    notebook 04's verdicts."""
     run = Path(run_dir)
     study = yaml.safe_load((run / "config" / "study.yaml").read_text())
     record = json.loads((run / "config" / "04_baseline_comparison.json").read_text())
     summary = pd.read_csv(run / "tables" / "04_summary.csv", index_col=0)
     verdicts = pd.read_csv(run / "tables" / "04_verdicts.csv", index_col=0)
-    contenders = summary.drop(index=[LLKD_ROW, "LLKD without weights", CEILING_ROW], errors="ignore")
-    best = contenders["val_macro_f1_mean"].idxmax()  # notebook 04's rule for the best other method
-    llkd, row = summary.loc[LLKD_ROW], verdicts.loc[best]
-    counts = verdicts["LLKD is"].value_counts()
-    difference = row["LLKD − method (mean over seeds)"]
-    return (
-        f"- **{study['dataset']}** (run `{run.name}` at commit `{(record.get('git_commit') or 'unknown')[:10]}`, "
-        f"{len(study['seeds'])} seeds): LLKD scores test macro-F1 {llkd['macro_f1_mean']:.3f} ± "
-        f"{llkd['macro_f1_std']:.3f} using {llkd['pool_used']:.0%} of the pool. Against the best other method by "
-        f"validation, {best}, {VERDICT_PHRASES[row['LLKD is']]} (LLKD − it {difference:+.3f}, Holm-corrected 95 % interval "
-        f"{row['95 % interval (Holm)']}). Over all {len(verdicts)} comparisons LLKD is better than "
-        f"{counts.get('better', 0)}, worse than {counts.get('worse', 0)}, and not distinguishable from "
-        f"{counts.get('no detectable difference', 0)}.\n"
-    )
+    return (f"- **{study['dataset']}** (run `{run.name}` at commit `{(record.get('git_commit') or 'unknown')[:10]}`, "
+            f"{len(study['seeds'])} seeds, {len(study['tuning_seeds'])} tuning seeds). {_teacher_sentences(run)} "
+            f"{headline(summary, verdicts)}\n")
 
 
 def replace_block(text: str, name: str, body: str) -> str:

@@ -3,7 +3,8 @@
 A run's key hashes the content of what it trains and is scored on (the texts, the teacher's labels and
 confidences, the gold labels), the method's strategy and parameters, the whole training configuration (seed included), and
 a fingerprint of the code that trains and scores a student, and the versions of the packages that do
-(torch, transformers, the offline student's wheel, ...). Re-executing a notebook after a change of
+(torch, transformers, the offline student's wheel, ...). Model selection is not in the key: a run keeps
+its checkpoint under every criterion, so the same stored run answers a comparison under either. Re-executing a notebook after a change of
 text or display finds its runs here; an interrupted notebook trains only the runs it lacks; a change of
 any input, or of that code, trains anew. Each run is one file, written atomically, so an interrupted
 write leaves no half run behind.
@@ -15,7 +16,7 @@ import hashlib
 import json
 import os
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -41,19 +42,37 @@ def code_fingerprint() -> str:
 
 @dataclass
 class FinishedRun:
-    """What a comparison and tuning read of a training run (the student itself is not kept)."""
+    """What a comparison and tuning read of a training run (the student itself is not kept): the
+    checkpoint of every model-selection criterion, seen through ``model_selection``'s."""
 
-    metrics: dict[str, float]
+    checkpoints: dict[str, dict]  # criterion -> {"step", "metrics", "test_proba"}
+    model_selection: str
     status: str
-    best_step: int
     costs: Costs
     seconds: float
-    test_proba: np.ndarray
     evals: pd.DataFrame
 
     @property
     def starved(self) -> bool:
         return self.status != "ok"
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        return self.checkpoints[self.model_selection]["metrics"]
+
+    @property
+    def best_step(self) -> int:
+        return self.checkpoints[self.model_selection]["step"]
+
+    @property
+    def test_proba(self) -> np.ndarray:
+        return self.checkpoints[self.model_selection]["test_proba"]
+
+    def under(self, model_selection: str) -> "FinishedRun":
+        """The same run, seen through another criterion's checkpoint."""
+        if model_selection not in self.checkpoints:
+            raise KeyError(f"this run has no {model_selection!r} checkpoint (criteria: {sorted(self.checkpoints)})")
+        return replace(self, model_selection=model_selection)
 
 
 class RunCache:
@@ -70,32 +89,36 @@ class RunCache:
             digest.update(np.asarray(value if value is not None else []).tobytes() if not isinstance(value, list)
                           else "\x1f".join(map(str, value)).encode())
             digest.update(b"\x1e")
-        blob = json.dumps([digest.hexdigest(), strategy, params, values_of(config), self.code], sort_keys=True, default=str)
+        training = {k: v for k, v in values_of(config).items() if k != "model_selection"}  # a view, not an input
+        blob = json.dumps([digest.hexdigest(), strategy, params, training, self.code], sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
     def _path(self, key: str) -> Path:
         return self.directory / f"{key}.npz"
 
-    def get(self, key: str) -> FinishedRun | None:
+    def get(self, key: str, model_selection: str) -> FinishedRun | None:
         path = self._path(key)
         if not path.exists():
             return None
         with np.load(path) as stored:
             record = json.loads(str(stored["record"]))
-            test_proba = stored["test_proba"]
+            checkpoints = {criterion: {**checkpoint, "test_proba": stored[f"test_proba/{criterion}"]}
+                           for criterion, checkpoint in record["checkpoints"].items()}
             evals = pd.DataFrame({column: stored[f"evals/{column}"] for column in record["evals"]})
-        return FinishedRun(metrics=record["metrics"], status=record["status"], best_step=record["best_step"],
-                           costs=Costs(**record["costs"]), seconds=record["seconds"], test_proba=test_proba,
-                           evals=evals)
+        return FinishedRun(checkpoints=checkpoints, model_selection=model_selection, status=record["status"],
+                           costs=Costs(**record["costs"]), seconds=record["seconds"], evals=evals)
 
     def put(self, key: str, run: FinishedRun) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        record = {"metrics": run.metrics, "status": run.status, "best_step": run.best_step, "costs": asdict(run.costs),
-                  "seconds": run.seconds, "evals": list(run.evals.columns)}
-        columns = {f"evals/{column}": run.evals[column].to_numpy() for column in run.evals.columns}  # exact floats
+        record = {"checkpoints": {c: {k: v for k, v in checkpoint.items() if k != "test_proba"}
+                                  for c, checkpoint in run.checkpoints.items()},
+                  "status": run.status, "costs": asdict(run.costs), "seconds": run.seconds,
+                  "evals": list(run.evals.columns)}
+        arrays = {f"evals/{column}": run.evals[column].to_numpy() for column in run.evals.columns}  # exact floats
+        arrays |= {f"test_proba/{c}": checkpoint["test_proba"] for c, checkpoint in run.checkpoints.items()}
         handle, tmp = tempfile.mkstemp(suffix=".tmp.npz", dir=self.directory)  # one per writer
         with os.fdopen(handle, "wb") as file:
-            np.savez_compressed(file, record=np.array(json.dumps(record)), test_proba=run.test_proba, **columns)
+            np.savez_compressed(file, record=np.array(json.dumps(record)), **arrays)
         Path(tmp).replace(self._path(key))
 
 
@@ -103,11 +126,13 @@ def train_run(data: TrainingData, strategy: str, params: dict, config: TrainConf
               cache: RunCache | None = None) -> FinishedRun:
     """One training run of ``strategy(**params)`` on ``data``, from ``cache`` when it holds it."""
     key = cache.key(data, strategy, params, config) if cache is not None else None
-    if cache is not None and (found := cache.get(key)) is not None:
+    if cache is not None and (found := cache.get(key, config.model_selection)) is not None:
         return found
     result = train_student(data, make_strategy(strategy, **params), config, features)
-    run = FinishedRun(metrics=result.metrics, status=result.status, best_step=result.best_step, costs=result.costs,
-                      seconds=result.seconds, test_proba=result.test_proba, evals=result.evals)
+    checkpoints = {criterion: {"step": c.step, "metrics": c.metrics, "test_proba": c.test_proba}
+                   for criterion, c in result.checkpoints.items()}
+    run = FinishedRun(checkpoints=checkpoints, model_selection=config.model_selection, status=result.status,
+                      costs=result.costs, seconds=result.seconds, evals=result.evals)
     if cache is not None:
         cache.put(key, run)
         cache.trained += 1

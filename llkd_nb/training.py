@@ -16,8 +16,11 @@ The ``protocol`` is the same for every method of a comparison:
 - ``masked_batches``: every update is one drawn batch with its dropped samples masked out. Every
   method sees the same batches; selecting methods learn from fewer gradient samples.
 
-Validation is scored ``num_evals`` times (learning curve; model selection), the test set once, at the
-chosen checkpoint. Every cost is counted (:class:`Costs`). A strategy that keeps nothing for a whole
+Validation is scored ``num_evals`` times (learning curve; model selection). Model selection only reads
+the run, so every run keeps its checkpoint under each criterion (validation against the teacher's labels,
+against gold where there is gold, the last step) and scores the test set at each: one run answers the
+comparison under either criterion (:attr:`TrainResult.checkpoints`), and ``model_selection`` names the
+one the result reports. Every cost is counted (:class:`Costs`). A strategy that keeps nothing for a whole
 pass over the pool **starves**: the run stops there, validation is scored once more on the student as
 it stands, and the run is scored like any other (its ``status`` says where it stopped), so a
 comparison counts it instead of dropping it.
@@ -44,6 +47,15 @@ from .params import param
 from .selection import BatchSignals, Strategy, normalised
 from .student import Features, Student, encode
 from .validation import ParameterError, check_range, check_types
+
+SELECTION_SCORES = {"pseudo": "val_target_macro_f1", "gold": "val_gold_macro_f1"}
+
+
+def validation_score(model_selection: str) -> str:
+    """The validation column that model selection maximises, and that tuning and "the best other method"
+    read: macro-F1 against gold under ``gold``, else against the teacher's labels."""
+    return SELECTION_SCORES.get(model_selection, SELECTION_SCORES["pseudo"])
+
 
 class EmptySelectionError(RuntimeError):
     """A strategy kept no sample during a whole pass over the pool."""
@@ -91,8 +103,9 @@ class TrainConfig:
 @dataclass
 class TrainingData:
     """Texts and targets for one run. ``pool_target`` is what the student learns from (the teacher's
-    pseudo-labels, or gold for the supervised ceiling); ``val_target`` drives model selection.
-    ``val_gold`` / ``test_gold`` are ``None`` where there is no gold."""
+    pseudo-labels, or gold for the supervised ceiling); ``val_target`` holds the teacher's labels of the
+    validation texts (model selection without gold). ``val_gold`` / ``test_gold`` are ``None`` where
+    there is no gold."""
 
     labels: list[str]
     pool_text: list[str]
@@ -120,7 +133,7 @@ class TrainingData:
             labels=artifact.labels, pool_text=artifact.texts("pool"),
             pool_target=artifact.pseudo_labels("pool") if targets == "pseudo" else artifact.gold("pool"),
             pool_confidence=artifact.confidence("pool"), val_text=artifact.texts("validation"),
-            val_target=gold["validation"] if model_selection == "gold" else artifact.pseudo_labels("validation"),
+            val_target=artifact.pseudo_labels("validation"),
             val_gold=gold["validation"], test_text=artifact.texts("test"), test_gold=gold["test"],
         )
 
@@ -159,21 +172,48 @@ class Costs:
 
 
 @dataclass
+class Checkpoint:
+    """The checkpoint one model-selection criterion chose: its step, its validation and test scores
+    (and ``fraction_used``), and its predicted probabilities."""
+
+    step: int
+    metrics: dict[str, float]
+    val_proba: np.ndarray
+    test_proba: np.ndarray
+
+
+@dataclass
 class TrainResult:
-    """What a run produced: per-batch log, evaluations, per-sample usage, costs, final scores."""
+    """What a run produced: per-batch log, evaluations, per-sample usage, costs, and the checkpoint of
+    every model-selection criterion; ``best_step``, ``metrics`` and the probabilities are those of
+    ``model_selection``'s, and ``student`` holds its weights."""
 
     steps: pd.DataFrame
     evals: pd.DataFrame
     usage: np.ndarray  # per pool sample: optimizer steps it entered with non-zero weight
-    best_step: int
-    metrics: dict[str, float]
-    val_proba: np.ndarray
-    test_proba: np.ndarray
+    checkpoints: dict[str, Checkpoint]
+    model_selection: str
     costs: Costs
     seconds: float
     student: Student = field(repr=False)
     starved: str = ""  # why the run stopped early, if it starved
     stopped_at: int | None = None  # the step of the budget where it starved
+
+    @property
+    def best_step(self) -> int:
+        return self.checkpoints[self.model_selection].step
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        return self.checkpoints[self.model_selection].metrics
+
+    @property
+    def val_proba(self) -> np.ndarray:
+        return self.checkpoints[self.model_selection].val_proba
+
+    @property
+    def test_proba(self) -> np.ndarray:
+        return self.checkpoints[self.model_selection].test_proba
 
     @property
     def status(self) -> str:
@@ -321,6 +361,8 @@ def train_student(data: TrainingData, strategy: Strategy, config: TrainConfig, f
     settings; ``progress.update(1)`` is called after every optimizer step.
     """
     started = time.perf_counter()
+    if config.model_selection == "gold" and data.val_gold is None:
+        raise ParameterError("model_selection='gold' needs a labelled validation set; use 'pseudo' or 'last'")
     features = features or DataFeatures.encode(data, config)
     set_seed(config.seed)
     student = Student.load(config.student, data.num_labels, features.pool, pick_device(config.device), config.seed,
@@ -332,7 +374,8 @@ def train_student(data: TrainingData, strategy: Strategy, config: TrainConfig, f
     targets = selector.targets
     usage = np.zeros(len(data.pool_text), dtype=np.int64)
     evaluation_steps, eval_rows = set(config.evaluation_steps()), []
-    best = {"score": -math.inf, "step": 0, "state": None, "val_proba": None}
+    criteria = ["pseudo", "last"] + (["gold"] if data.val_gold is not None else [])
+    best = {c: {"score": -math.inf, "step": 0, "state": None, "val_proba": None} for c in criteria}
     waiting_index, waiting_weights = torch.zeros(0, dtype=torch.long), torch.zeros(0)
     student.model.train()
 
@@ -343,11 +386,12 @@ def train_student(data: TrainingData, strategy: Strategy, config: TrainConfig, f
         costs.evaluation_forwards += len(features.val)
         scores = _scores(val_proba, {"val_target": data.val_target, "val_gold": data.val_gold}, data.num_labels)
         eval_rows.append({"step": step, **scores})
-        score = {"pseudo": scores["val_target_macro_f1"], "gold": scores.get("val_gold_macro_f1"),
-                 "last": step}[config.model_selection]
-        if score > best["score"]:
-            best.update(score=score, step=step, val_proba=val_proba,
-                        state={k: v.detach().clone() for k, v in student.model.state_dict().items()})
+        state = None
+        for criterion in criteria:
+            score = step if criterion == "last" else scores[SELECTION_SCORES[criterion]]
+            if score > best[criterion]["score"]:
+                state = state or {k: v.detach().clone() for k, v in student.model.state_dict().items()}
+                best[criterion].update(score=score, step=step, val_proba=val_proba, state=state)
 
     for step in range(config.max_steps):
         try:
@@ -381,15 +425,21 @@ def train_student(data: TrainingData, strategy: Strategy, config: TrainConfig, f
         if step + 1 in evaluation_steps:
             evaluate(step + 1)
 
-    student.model.load_state_dict(best["state"])
-    test_proba = student.predict_proba(features.test)
-    costs.evaluation_forwards += len(features.test)
-    metrics = {**eval_rows[[r["step"] for r in eval_rows].index(best["step"])],
-               **_scores(test_proba, {"test": data.test_gold}, data.num_labels)}
-    metrics.pop("step")
+    checkpoints, test_probas = {}, {}
+    for criterion in criteria:
+        chosen = best[criterion]
+        if chosen["step"] not in test_probas:  # criteria that chose the same step share its test pass
+            student.model.load_state_dict(chosen["state"])
+            test_probas[chosen["step"]] = student.predict_proba(features.test)
+            costs.evaluation_forwards += len(features.test)
+        row = next(r for r in eval_rows if r["step"] == chosen["step"])
+        metrics = {**{k: v for k, v in row.items() if k != "step"},
+                   **_scores(test_probas[chosen["step"]], {"test": data.test_gold}, data.num_labels),
+                   "fraction_used": float((usage > 0).mean())}
+        checkpoints[criterion] = Checkpoint(chosen["step"], metrics, chosen["val_proba"], test_probas[chosen["step"]])
+    student.model.load_state_dict(best[config.model_selection]["state"])
     return TrainResult(
-        steps=pd.DataFrame(selector.log), evals=pd.DataFrame(eval_rows), usage=usage, best_step=best["step"],
-        metrics={**metrics, "fraction_used": float((usage > 0).mean())}, val_proba=best["val_proba"],
-        test_proba=test_proba, costs=costs, seconds=time.perf_counter() - started, student=student, starved=starved,
-        stopped_at=stopped_at,
+        steps=pd.DataFrame(selector.log), evals=pd.DataFrame(eval_rows), usage=usage, checkpoints=checkpoints,
+        model_selection=config.model_selection, costs=costs, seconds=time.perf_counter() - started, student=student,
+        starved=starved, stopped_at=stopped_at,
     )

@@ -2,7 +2,7 @@
 
 Each candidate trains on every tuning seed (seeds the comparison does not report) and is scored by
 the model-selection criterion at its chosen checkpoint (validation macro-F1 against the teacher's
-labels by default: no gold needed). The best mean wins; ties go to the earlier candidate. The outcome
+labels by default, no gold needed; against gold under ``model_selection: gold``). The best mean wins; ties go to the earlier candidate. The outcome
 is a :class:`Tuned` record saved in the run folder (``tuning/<method>.json``), so notebook 04 reuses
 what notebook 03 tuned for LLKD, and a rerun reuses what nothing invalidated.
 """
@@ -22,9 +22,7 @@ from .artifacts import TeacherArtifact
 from .methods import Method
 from .params import values_of
 from .runcache import RunCache, train_run
-from .training import DataFeatures, TrainConfig, TrainingData
-
-CRITERION = "val_target_macro_f1"
+from .training import DataFeatures, TrainConfig, TrainingData, validation_score
 
 
 @dataclass
@@ -36,14 +34,15 @@ class Tuned:
     candidates: list[dict]  # {"params": overrides, "scores": [per tuning seed, None if starved]}
     seeds: list[int]
     key: str
+    model_selection: str = "pseudo"  # the criterion the candidates were scored by
 
     @staticmethod
-    def path(run_dir: str | Path, method: str) -> Path:
+    def path(run_dir: str | Path, method: str, model_selection: str = "pseudo") -> Path:
         slug = re.sub(r"[^a-z0-9]+", "_", method.lower()).strip("_")
-        return Path(run_dir) / "tuning" / f"{slug}.json"
+        return Path(run_dir) / "tuning" / f"{slug}{'' if model_selection == 'pseudo' else '.' + model_selection}.json"
 
     def save(self, run_dir: str | Path) -> Path:
-        path = self.path(run_dir, self.method)
+        path = self.path(run_dir, self.method, self.model_selection)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(asdict(self), indent=2))
@@ -51,8 +50,8 @@ class Tuned:
         return path
 
     @classmethod
-    def load(cls, run_dir: str | Path, method: str) -> "Tuned | None":
-        path = cls.path(run_dir, method)
+    def load(cls, run_dir: str | Path, method: str, model_selection: str = "pseudo") -> "Tuned | None":
+        path = cls.path(run_dir, method, model_selection)
         return cls(**json.loads(path.read_text())) if path.exists() else None
 
     def table(self) -> pd.DataFrame:
@@ -86,13 +85,14 @@ def tune(method: Method, data: TrainingData, features: DataFeatures, config: Tra
         for seed in seeds:
             result = train_run(data, method.strategy, {**method.params, **overrides}, replace(config, seed=seed),
                                features, cache)
-            scores.append(None if result.starved else result.metrics[CRITERION])
+            scores.append(None if result.starved else result.metrics[validation_score(config.model_selection)])
             if on_run is not None:
                 on_run()
         candidates.append({"params": dict(overrides), "scores": scores})
     means = [-np.inf if any(s is None for s in c["scores"]) else np.mean(c["scores"]) for c in candidates]
     chosen = candidates[int(np.argmax(means))]["params"]
-    return Tuned(method=method.name, chosen=chosen, candidates=candidates, seeds=list(seeds), key=key)
+    return Tuned(method=method.name, chosen=chosen, candidates=candidates, seeds=list(seeds), key=key,
+                 model_selection=config.model_selection)
 
 
 def tune_all(methods: list[Method], artifact: TeacherArtifact, config: TrainConfig, seeds: list[int],
@@ -106,7 +106,7 @@ def tune_all(methods: list[Method], artifact: TeacherArtifact, config: TrainConf
     pending = []
     for method in to_tune:
         key = tuning_key(method, config, seeds, artifact)
-        saved = Tuned.load(run_dir, method.name)
+        saved = Tuned.load(run_dir, method.name, config.model_selection)
         if saved is not None and saved.key == key:
             results[method.name] = saved
         else:

@@ -76,3 +76,17 @@ def test_a_change_of_training_key_parameters_or_code_retrains(tmp_path, artifact
     cache = RunCache(tmp_path)
     run_methods(artifact, METHODS[:1], [0], CONFIG, progress=False, cache=cache)
     assert cache.trained == 1
+
+
+def test_one_stored_run_answers_either_model_selection(tmp_path, artifact):
+    """Model selection is a view of a run, not an input: the runs stored under 'pseudo' give a 'gold'
+    comparison with nothing retrained, equal to a fresh 'gold' comparison."""
+    config = replace(CONFIG, max_steps=4, num_evals=4)
+    run_methods(artifact, METHODS, SEEDS, config, progress=False, cache=RunCache(tmp_path))
+    cache = RunCache(tmp_path)
+    gold = run_methods(artifact, METHODS, SEEDS, replace(config, model_selection="gold"), progress=False, cache=cache)
+    assert cache.trained == 0 and gold.model_selection == "gold"
+    fresh = run_methods(artifact, METHODS, SEEDS, replace(config, model_selection="gold"), progress=False)
+    pd.testing.assert_frame_equal(_comparable(gold.runs), _comparable(fresh.runs))
+    for key, proba in fresh.predictions.items():
+        np.testing.assert_array_equal(gold.predictions[key], proba)

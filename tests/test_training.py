@@ -1,5 +1,7 @@
 """The shared training loop: plain fine-tuning as a special case, the two protocols, costs, errors."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -122,12 +124,28 @@ def test_student_signals_cost_a_selection_pass(data):
     assert result.costs.training_forwards == result.costs.selection_forwards + result.costs.gradient_samples
 
 
-def test_validation_is_scored_num_evals_times_and_test_once(data):
+def test_validation_is_scored_num_evals_times_and_test_once_per_chosen_checkpoint(data):
     config = TrainConfig(**{**SMALL, "max_steps": 6, "num_evals": 3})
     result = train_student(data, make_strategy("all"), config)
     assert result.evals["step"].tolist() == [2, 4, 6]
     assert result.best_step in (2, 4, 6)
-    assert result.costs.evaluation_forwards == 3 * len(data.val_text) + len(data.test_text)
+    chosen_steps = {checkpoint.step for checkpoint in result.checkpoints.values()}
+    assert result.costs.evaluation_forwards == 3 * len(data.val_text) + len(chosen_steps) * len(data.test_text)
+
+
+def test_every_criterion_keeps_its_own_checkpoint(data):
+    """Model selection only reads the run: each criterion keeps its best validation step, and the same
+    run under model_selection='gold' reports exactly the gold checkpoint of the run under 'pseudo'."""
+    config = TrainConfig(**{**SMALL, "max_steps": 6, "num_evals": 3})
+    pseudo = train_student(data, make_strategy("all"), config)
+    evals = pseudo.evals.set_index("step")
+    assert pseudo.checkpoints["pseudo"].step == evals["val_target_macro_f1"].idxmax() == pseudo.best_step
+    assert pseudo.checkpoints["gold"].step == evals["val_gold_macro_f1"].idxmax()
+    assert pseudo.checkpoints["last"].step == 6
+    gold = train_student(data, make_strategy("all"), replace(config, model_selection="gold"))
+    assert gold.best_step == pseudo.checkpoints["gold"].step
+    assert np.array_equal(gold.test_proba, pseudo.checkpoints["gold"].test_proba)
+    assert gold.metrics == pseudo.checkpoints["gold"].metrics
 
 
 def test_a_starved_run_is_scored_as_it_stands_not_dropped(data):

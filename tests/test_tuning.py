@@ -32,16 +32,16 @@ def test_each_ablation_runs_at_llkds_tuned_parameters_with_one_switch_flipped():
                          ("LLKD without weights", {"weighting": "none"})):
         params = method_named(methods, name).params
         assert {k: v for k, v in params.items() if llkd.get(k) != v} == switch, name
-    with pytest.raises(ValueError, match="grid of 3"):
+    with pytest.raises(ValueError, match=f"grid of {GRID_SIZE}"):
         Method("x", "fixed_threshold", grid=({"threshold": 0.5},))
 
 
 def test_tuning_picks_the_best_validation_score_and_is_reused(tmp_path, artifact, monkeypatch):
     method = Method("fixed confidence threshold", "fixed_threshold",
-                    grid=({"threshold": 0.0}, {"threshold": 0.3}, {"threshold": 0.99}))
+                    grid=({"threshold": 0.0}, {"threshold": 0.3}, {"threshold": 0.6}, {"threshold": 0.99}))
     first = tune_all([method], artifact, CONFIG, [100, 101], tmp_path, progress=False)[method.name]
     table = first.table()
-    assert len(table) == 3 and table["chosen"].sum() == 1
+    assert len(table) == GRID_SIZE and table["chosen"].sum() == 1
     assert table.loc[table["chosen"], "validation macro-F1"].iloc[0] == table["validation macro-F1"].max()
     assert all(len(c["scores"]) == 2 for c in first.candidates)
     assert Tuned.load(tmp_path, method.name) == first
@@ -57,7 +57,14 @@ def test_tuning_picks_the_best_validation_score_and_is_reused(tmp_path, artifact
 
 def test_a_candidate_that_starves_is_never_chosen(tmp_path, artifact):
     method = Method("fixed confidence threshold", "fixed_threshold",
-                    grid=({"threshold": 1.0}, {"threshold": 0.0}, {"threshold": 1.0}))
+                    grid=({"threshold": 1.0}, {"threshold": 0.0}, {"threshold": 1.0}, {"threshold": 1.0}))
     tuned = tune_all([method], artifact, CONFIG, [100], tmp_path, progress=False)[method.name]
     assert tuned.chosen == {"threshold": 0.0}
-    assert tuned.table()["starved seeds"].tolist() == [1, 0, 1]
+    assert tuned.table()["starved seeds"].tolist() == [1, 0, 1, 1]
+
+
+def test_a_choice_at_a_grid_edge_names_what_lies_past_it():
+    llkd = method_named(comparison_methods(), "LLKD")
+    assert llkd.edge(llkd.grid[1]) == ""
+    assert "lower limit" in llkd.edge(llkd.grid[0]) and "first value" in llkd.edge(llkd.grid[0])
+    assert all(all(m.beyond) for m in comparison_methods() if m.grid)  # every tuned method names both edges

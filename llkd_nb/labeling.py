@@ -49,6 +49,12 @@ class TeacherConfig:
         check_range("teacher_concurrency", self.teacher_concurrency, 1, None)
         check_range("teacher_timeout", self.teacher_timeout, 0, None, low_open=True)
         if self.is_server:
+            from .server_teacher import ServerError, check_url
+
+            try:
+                check_url(self.teacher)
+            except ServerError as error:  # before the URL reaches the study file or the run record
+                raise ParameterError(f"teacher: {error}") from None
             if not self.teacher_model:
                 raise ParameterError(f"teacher {self.teacher} is a server: give teacher_model, the model name it serves")
             if self.teacher_engine != "transformers":

@@ -14,16 +14,22 @@ Two ways to send the prompt, chosen once per server by :meth:`ServerTeacher.conn
 
 Requests run concurrently (a bounded pool, one HTTP session per thread); 429, 5xx, connection errors
 and timeouts are retried with exponential backoff. The API key is read from an environment variable,
-never from the study file or the run folder. The local tokenizer (``teacher_tokenizer``; default: the
+never from the study file or the run folder, and a URL that carries credentials is refused before any
+request (it would be written into the study file, the run record and the notebook). A log-probability
+that is not a finite number (NaN, or SGLang's ``null`` for -inf) is an error, never a cached score. The local tokenizer (``teacher_tokenizer``; default: the
 weights the server reports, else ``teacher_model``) renders the chat template and must be the served
 model's.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import numpy as np
 import requests
@@ -60,14 +66,32 @@ def _echoed(response: dict, where: str) -> tuple[list, list, int]:
         raise ServerError(f"{where} answered without choices or usage: {str(response)[:300]}") from error
     tokens, values = logprobs.get("tokens"), logprobs.get("token_logprobs")
     if not isinstance(tokens, list) or not isinstance(values, list) or len(values) != len(tokens) \
-            or len(tokens) - generated < 2:  # the prompt's tokens are missing: only the generated ones came back
+            or len(tokens) - generated < 2 \
+            or all(value is None for value in values[1: len(tokens) - generated]):  # no prompt log-probabilities
         raise ServerError(f"{where} {NO_PROMPT_LOGPROBS}")
     return tokens, values, generated
 
 
+def check_url(url: str) -> None:
+    """Refuse a server URL that carries credentials or a query (``user:token@host``, ``?key=...``); the
+    message does not repeat the URL, which would print the secret."""
+    parts = urlsplit(url)
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise ServerError("the teacher server URL carries credentials or a query string (user:token@host, ?key=...): "
+                          "it would be written into the study file, the run record and the notebook. Give the plain "
+                          "URL (http://host:port/v1) and put the key in the environment variable that "
+                          "teacher_api_key_env names")
+
+
 def _sum(values: list, where: str) -> float:
+    if any(value is None for value in values):
+        raise ServerError(f"{where} returned null for a label token's log-probability (SGLang writes -inf and NaN as "
+                          "null): the score is not a number, and it is not cached")
     if any(not isinstance(value, (int, float)) for value in values):
         raise ServerError(f"{where} {NO_PROMPT_LOGPROBS}")
+    if not all(math.isfinite(value) for value in values):
+        raise ServerError(f"{where} returned a non-finite log-probability for a label token ({values}): the score "
+                          "is not a number, and it is not cached")
     return float(sum(values))
 
 
@@ -106,10 +130,13 @@ class CompletionsClient:
     """HTTP calls to one OpenAI-compatible server: one session per thread, retries, a timeout."""
 
     RETRY_STATUSES = (429, 500, 502, 503, 504)
+    TRANSIENT_STATUSES = (429, 502, 503, 504)  # busy or restarting: no answer to what the request asked
 
     def __init__(self, url: str, api_key: str | None = None, timeout: float = 60.0, retries: int = 5,
-                 backoff: float = 0.5) -> None:
-        self.url, self.timeout, self._api_key = url.rstrip("/"), timeout, api_key
+                 backoff: float = 0.5, api_key_env: str = "LLKD_TEACHER_API_KEY") -> None:
+        check_url(url)
+        self.url, self.timeout, self._api_key, self.api_key_env = url.rstrip("/"), timeout, api_key, api_key_env
+        self.backoff = backoff
         self._retry = Retry(total=retries, backoff_factor=backoff, status_forcelist=self.RETRY_STATUSES,
                             allowed_methods=None, raise_on_status=False, respect_retry_after_header=True)
         self._local = threading.local()
@@ -140,6 +167,11 @@ class CompletionsClient:
             if isinstance(error, requests.exceptions.ConnectionError):
                 raise ServerError(f"cannot reach the teacher server at {url}: {error}") from error
             raise ServerError(f"request to the teacher server at {url} failed: {error}") from error
+        if response.status_code in (401, 403):
+            state = "is set but was refused" if self._api_key else "is not set"
+            raise ServerError(f"the teacher server at {url} answered {response.status_code} (not authorised): the API "
+                              f"key comes from the environment variable {self.api_key_env}, which {state}",
+                              status=response.status_code)
         if response.status_code != 200:
             raise ServerError(f"the teacher server at {url} answered {response.status_code}: {response.text[:500]}",
                               status=response.status_code)
@@ -164,15 +196,24 @@ class CompletionsClient:
         return self._request("POST", "/completions", retry=retry, json=body)
 
     def takes_token_ids(self, model: str, ids: list[int]) -> bool:
-        """Whether the server scores a prompt of token ids: asked once, without retries. A refusal of
-        any status means text (llama-cpp-python's server answers 500 to a prompt that is not a string)."""
-        try:
-            self.echo_completion(model, ids, retry=False)
-        except ServerError as error:
-            if error.status is None:  # unreachable or too slow: not an answer to the question
-                raise
-            return False
-        return True
+        """Whether the server scores a prompt of token ids. Only a refusal of that prompt means text (400
+        or 422; llama-cpp-python's server answers 500 to a prompt that is not a string). A busy or
+        restarting server (429, 502-504) is asked again with backoff: taking its answer for "text" would
+        make vLLM and SGLang add a BOS token before a chat template that already has one, and shift every
+        score silently."""
+        for attempt in range(self._retry.total + 1):
+            try:
+                self.echo_completion(model, ids, retry=False)
+                return True
+            except ServerError as error:
+                if error.status in (400, 422, 500):
+                    return False
+                if error.status not in self.TRANSIENT_STATUSES:  # unreachable, too slow, not authorised
+                    raise
+                last = error
+            time.sleep(self.backoff * 2 ** attempt)
+        raise ServerError(f"could not ask the teacher server at {self.url} whether it takes token ids: it answered "
+                          f"{last.status} to {self._retry.total + 1} tries", status=last.status)
 
 
 class ServerTeacher(Teacher):
@@ -193,12 +234,21 @@ class ServerTeacher(Teacher):
         default: the weights the server reports, else ``model``), and ask whether the server takes token
         ids. The cache fingerprint is the served model's identity and the prompt's form, not the URL:
         replicas behind other URLs share cached scores."""
-        client = CompletionsClient(url, os.environ.get(api_key_env), timeout, retries, backoff)
+        client = CompletionsClient(url, os.environ.get(api_key_env), timeout, retries, backoff, api_key_env)
         served = {entry.get("id"): entry for entry in client.models()}
         if model not in served:
             raise ServerError(f"the teacher server at {client.url} serves {sorted(map(str, served))}, "
                               f"not teacher_model {model!r}")
-        root = served[model].get("root")  # vLLM: the weights' path or hub id
+        root = served[model].get("root")  # vLLM: the weights' path or hub id; SGLang: the served name
+        if tokenizer is None and isinstance(root, str) and root.startswith(("/", "./", "../", "~")) \
+                and not Path(root).expanduser().exists():  # the server's own folder, absent here
+            try:
+                tokenizer = load_tokenizer(model, revision)
+            except Exception as error:
+                raise ServerError(f"the teacher server reports its weights at {root}, a folder this machine does not "
+                                  f"have, and teacher_model {model!r} names no tokenizer here either: set "
+                                  "teacher_tokenizer to the served model's hub id or a local copy of its "
+                                  "tokenizer") from error
         if tokenizer is None or isinstance(tokenizer, str):
             tokenizer = load_tokenizer(tokenizer or root or model, revision)
         token_ids = client.takes_token_ids(model, tokenizer("Hello", add_special_tokens=False)["input_ids"])

@@ -79,12 +79,17 @@ class StubCompletions(_Server):
     ``"none"`` sends none, ``"generated"`` only the generated token's, ``"content"`` llama-server's shape.
     ``add_bos``: echo one token more than was sent. ``fail_from=n``: 500 from the n-th completion on;
     ``flaky=n``: ``flaky_status`` to the first n, then well; ``delay``: seconds before each answer.
+    ``label_logprob``: what the label's tokens get instead (NaN, or None as SGLang writes -inf).
+    ``root``: the ``root`` that ``/v1/models`` reports (vLLM: the weights' path). ``api_key``: answer 401
+    to a request without ``Authorization: Bearer <api_key>``.
     """
 
     def __init__(self, model: str = "stub-model", labels: tuple[str, ...] = (), token_ids: bool = False,
                  label_tokens: int = 1, logprobs: str = "prompt", add_bos: bool = False, fail_from: int | None = None,
-                 flaky: int = 0, flaky_status: int = 500, delay: float = 0.0) -> None:
+                 flaky: int = 0, flaky_status: int = 500, delay: float = 0.0, label_logprob: object = "stub",
+                 root: str | None = None, api_key: str | None = None) -> None:
         super().__init__()
+        self.label_logprob, self.root, self.api_key = label_logprob, root, api_key
         self.model, self.labels, self.token_ids, self.label_tokens = model, labels, token_ids, label_tokens
         self.logprobs, self.add_bos, self.delay = logprobs, add_bos, delay
         self.fail_from, self.flaky, self.flaky_status = fail_from, flaky, flaky_status
@@ -98,8 +103,12 @@ class StubCompletions(_Server):
         return [prompt[: -len(label)]], [label], stub_logprob(prompt[: -len(label)], label)
 
     def answer(self, handler, method, body, number=0) -> None:
+        if self.api_key and handler.headers.get("Authorization") != f"Bearer {self.api_key}":
+            self.send(handler, 401, {"error": {"message": "Unauthorized", "type": "invalid_request_error", "code": 401}})
+            return
         if method == "GET":
-            self.send(handler, 200, {"object": "list", "data": [{"id": self.model, "object": "model"}]})
+            entry = {"id": self.model, "object": "model", **({"root": self.root} if self.root else {})}
+            self.send(handler, 200, {"object": "list", "data": [entry]})
             return
         time.sleep(self.delay)
         if (self.fail_from is not None and number >= self.fail_from) or number <= self.flaky:
@@ -111,7 +120,8 @@ class StubCompletions(_Server):
             return
         context, label, value = self._split(prompt)
         context = (["<s>"] if self.add_bos else []) + context
-        values = [None] + [-0.1] * (len(context) - 1) + [value / len(label)] * len(label) + [-0.5]
+        per_token = value / len(label) if self.label_logprob == "stub" else self.label_logprob
+        values = [None] + [-0.1] * (len(context) - 1) + [per_token] * len(label) + [-0.5]
         tokens = context + label + ["!"]
         logprobs = {
             "prompt": {"tokens": tokens, "token_logprobs": values},

@@ -41,8 +41,8 @@ def _numbers(text: str, decimals: str = "3") -> set[float]:
 @pytest.mark.parametrize("where", ["README.md", "papers/results.md"])
 def test_reported_numbers_of_the_default_run_are_the_committed_notebooks(where):
     """Every three-decimal number that README's generated block and results.md's `default` section give
-    appears in the committed notebook 04's outputs: a rerun that changes them fails here until
-    `llkd-nb report runs/default` is run again."""
+    appears in the committed notebooks' outputs (02: the teacher; 04: the comparison): a rerun that
+    changes them fails here until `llkd-nb report runs/default` is run again."""
     text = (ROOT / where).read_text()
     if where == "README.md":
         text = text.split("<!-- report:default -->", 1)[1].split("<!-- /report:default -->", 1)[0]
@@ -50,9 +50,10 @@ def test_reported_numbers_of_the_default_run_are_the_committed_notebooks(where):
         text = text.split("## Run `default`", 1)[1].split("\n## Run `", 1)[0]
     numbers = _numbers(text)
     assert numbers, f"{where} reports no numbers of the default run"
-    shown = _outputs(ROOT / "notebooks" / "04_baseline_comparison.ipynb")
+    shown = "".join(_outputs(ROOT / "notebooks" / f"{name}.ipynb")
+                    for name in ("01_teacher_labeling", "02_confidence_analysis", "04_baseline_comparison"))
     missing = numbers - _numbers(shown, "1,3")
-    assert not missing, f"{where} gives numbers that notebook 04 does not show: {sorted(missing)}"
+    assert not missing, f"{where} gives numbers that notebooks 01, 02 and 04 do not show: {sorted(missing)}"
     pairs = re.findall(r"\d+\.\d{3} ± \d+\.\d{3}|\[[+\-−]?\d+\.\d{3}, [+\-−]?\d+\.\d{3}\]", text)
     unmatched = [pair for pair in pairs if pair not in shown]  # a mean with its std, an interval: verbatim
-    assert not unmatched, f"{where} gives scores or intervals that notebook 04 does not show: {unmatched}"
+    assert not unmatched, f"{where} gives scores or intervals that the notebooks do not show: {unmatched}"

@@ -181,3 +181,51 @@ def test_notebook_01_labels_through_a_server_teacher(tmp_path):
     labels = pd.read_parquet(tmp_path / "runs" / "served" / "teacher_labels.parquet")
     assert len(labels) == 24 and labels["pseudo_label"].notna().all()
     assert len(TeacherCache(tmp_path / "cache.sqlite")) == texts
+
+
+def test_a_busy_server_at_connect_time_is_asked_again_not_taken_for_text_only(teacher, prompt):
+    """A 503 or 429 to the token-id question is no answer: vLLM would otherwise run in text mode and add
+    a BOS token before the chat template's own, shifting every score."""
+    for status in (503, 429):
+        with StubCompletions(token_ids=True, flaky=2, flaky_status=status) as server:
+            served = ServerTeacher.connect(server.url, "stub-model", tokenizer=teacher.tokenizer, retries=3, backoff=0.01)
+        assert served.token_ids, status
+    with StubCompletions(token_ids=True, flaky=10, flaky_status=503) as server:
+        with pytest.raises(ServerError, match="whether it takes token ids: it answered 503 to 3 tries"):
+            ServerTeacher.connect(server.url, "stub-model", tokenizer=teacher.tokenizer, retries=2, backoff=0.01)
+
+
+@pytest.mark.parametrize("value, message", [(float("nan"), "non-finite log-probability"),
+                                            (None, "null for a label token's log-probability")])
+def test_a_non_finite_label_logprob_is_an_error_and_never_cached(teacher, prompt, tmp_path, value, message):
+    cache = TeacherCache(tmp_path / "teacher.sqlite")
+    with StubCompletions(token_ids=True, label_logprob=value) as server:  # the prompt's other tokens have values
+        with pytest.raises(ServerError, match=message):
+            connect(server.url, teacher).scorer(prompt, LABELS).logprobs(TEXTS[:2], cache=cache, progress=False)
+    assert len(cache) == 0
+
+
+@pytest.mark.parametrize("url", ["http://user:s3cret@127.0.0.1:8000/v1", "http://127.0.0.1:8000/v1?key=s3cret"])
+def test_credentials_in_the_url_are_refused_before_they_are_written_anywhere(url):
+    with pytest.raises(ParameterError, match="carries credentials") as caught:
+        TeacherConfig(teacher=url, teacher_model="m")
+    assert "s3cret" not in str(caught.value)
+    with pytest.raises(ServerError, match="carries credentials"):
+        ServerTeacher.connect(url, "m")
+
+
+def test_a_401_names_the_environment_variable_that_holds_the_key(teacher, monkeypatch):
+    monkeypatch.delenv("MY_TEACHER_KEY", raising=False)
+    with StubCompletions(labels=LABELS, api_key="right") as server:
+        with pytest.raises(ServerError, match="401 .* environment variable MY_TEACHER_KEY, which is not set"):
+            connect(server.url, teacher, api_key_env="MY_TEACHER_KEY")
+        monkeypatch.setenv("MY_TEACHER_KEY", "wrong")
+        with pytest.raises(ServerError, match="MY_TEACHER_KEY, which is set but was refused"):
+            connect(server.url, teacher, api_key_env="MY_TEACHER_KEY")
+
+
+def test_a_server_side_weights_path_is_not_taken_for_a_local_tokenizer(teacher):
+    """vLLM reports `root` as its own folder; a client without that folder needs teacher_tokenizer."""
+    with StubCompletions(labels=LABELS, root="/models/llama-3-8b-instruct") as server:
+        with pytest.raises(ServerError, match="reports its weights at /models/llama-3-8b-instruct.* teacher_tokenizer"):
+            ServerTeacher.connect(server.url, "stub-model", retries=1, backoff=0.01)

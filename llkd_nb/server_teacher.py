@@ -137,7 +137,9 @@ class CompletionsClient:
         check_url(url)
         self.url, self.timeout, self._api_key, self.api_key_env = url.rstrip("/"), timeout, api_key, api_key_env
         self.backoff = backoff
-        self._retry = Retry(total=retries, backoff_factor=backoff, status_forcelist=self.RETRY_STATUSES,
+        # A read timeout is not retried: the request may still be queued on the server, and a retry would
+        # rejoin the back of the queue; refusals (429, 5xx) and failed connections are.
+        self._retry = Retry(total=retries, read=0, backoff_factor=backoff, status_forcelist=self.RETRY_STATUSES,
                             allowed_methods=None, raise_on_status=False, respect_retry_after_header=True)
         self._local = threading.local()
 
@@ -162,8 +164,9 @@ class CompletionsClient:
         except requests.exceptions.RequestException as error:
             reason = getattr(error.args[0], "reason", None) if error.args else None
             if isinstance(error, requests.exceptions.Timeout) or isinstance(reason, ReadTimeoutError):
-                raise ServerError(f"the teacher server at {url} did not answer within {self.timeout} s "
-                                  f"(retried {self._retry.total} times)") from error
+                raise ServerError(f"the teacher server at {url} did not answer within {self.timeout} s (not retried: "
+                                  "the request may still be queued there); raise teacher_timeout for a busy server") \
+                    from error
             if isinstance(error, requests.exceptions.ConnectionError):
                 raise ServerError(f"cannot reach the teacher server at {url}: {error}") from error
             raise ServerError(f"request to the teacher server at {url} failed: {error}") from error
@@ -220,9 +223,9 @@ class ServerTeacher(Teacher):
     """A teacher behind an OpenAI-compatible server."""
 
     def __init__(self, client: CompletionsClient, model: str, tokenizer, fingerprint: str, token_ids: bool,
-                 concurrency: int = 8) -> None:
+                 concurrency: int = 8, max_model_len: int | None = None) -> None:
         self.client, self.model, self.tokenizer, self.fingerprint = client, model, tokenizer, fingerprint
-        self.token_ids = token_ids
+        self.token_ids, self.max_model_len = token_ids, max_model_len
         self.name = f"{model} at {client.url}"
         self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="teacher-request")
 
@@ -253,8 +256,22 @@ class ServerTeacher(Teacher):
             tokenizer = load_tokenizer(tokenizer or root or model, revision)
         token_ids = client.takes_token_ids(model, tokenizer("Hello", add_special_tokens=False)["input_ids"])
         identity = "@".join(str(part) for part in (model, root if root not in (None, model) else None, revision) if part)
+        max_model_len = served[model].get("max_model_len")  # vLLM reports its context length
         return cls(client, model, tokenizer, f"server:{identity}:{'token-ids' if token_ids else 'text'}",
-                   token_ids, concurrency)
+                   token_ids, concurrency, max_model_len if isinstance(max_model_len, int) else None)
+
+    def check_prompts(self, prompt: Prompt, verbalizers: tuple[str, ...], texts: list[str]) -> None:
+        """Every prompt (with its longest label and the one generated token) must fit the server's
+        ``max_model_len``; checked before any request, so a long text fails the run at once, not midway."""
+        if self.max_model_len is None or not texts:
+            return
+        prefix, label = len(self.encode(prompt.prefix)), max(len(self.encode(v)) for v in verbalizers)
+        longest = max(texts, key=lambda t: len(self.encode(prompt.middle(t))))
+        tokens = prefix + len(self.encode(prompt.middle(longest))) + label + 1
+        if tokens > self.max_model_len:
+            raise ServerError(f"the longest prompt needs {tokens} tokens (with its label and one generated token), more "
+                              f"than the teacher server's max_model_len {self.max_model_len}: lower max_words, or serve "
+                              "the model with a longer --max-model-len")
 
     def close(self) -> None:
         """Cancel queued requests; those in flight end with their timeout."""

@@ -93,6 +93,9 @@ class Teacher(ABC):
     def batch_scorer(self, prompt: Prompt, verbalizers: tuple[str, ...]) -> BatchScorer:
         """A function from texts to their ``[B, K]`` label log-probabilities under ``prompt``."""
 
+    def check_prompts(self, prompt: Prompt, verbalizers: tuple[str, ...], texts: list[str]) -> None:
+        """Raise before any text is scored if one of them cannot be (e.g. longer than a server's context)."""
+
 
 class TransformersTeacher(Teacher):
     """A causal LM in process through ``transformers``."""
@@ -165,6 +168,7 @@ class LabelScorer:
         known = cache.get_many(list(set(keys))) if cache is not None else {}
         todo = sorted({k: t for k, t in zip(keys, texts) if k not in known}.items())
         todo.sort(key=lambda item: len(self.teacher.encode(self.prompt.middle(item[1]))))  # similar lengths together
+        self.teacher.check_prompts(self.prompt, self.verbalizers, [text for _, text in todo])
         with tqdm(total=len(texts), initial=len(texts) - len(todo), desc=description,
                   disable=not progress, unit="text", mininterval=10) as bar:
             for start in range(0, len(todo), batch_size):

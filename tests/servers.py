@@ -81,15 +81,15 @@ class StubCompletions(_Server):
     ``flaky=n``: ``flaky_status`` to the first n, then well; ``delay``: seconds before each answer.
     ``label_logprob``: what the label's tokens get instead (NaN, or None as SGLang writes -inf).
     ``root``: the ``root`` that ``/v1/models`` reports (vLLM: the weights' path). ``api_key``: answer 401
-    to a request without ``Authorization: Bearer <api_key>``.
+    to a request without ``Authorization: Bearer <api_key>``. ``max_model_len``: reported by ``/v1/models``.
     """
 
     def __init__(self, model: str = "stub-model", labels: tuple[str, ...] = (), token_ids: bool = False,
                  label_tokens: int = 1, logprobs: str = "prompt", add_bos: bool = False, fail_from: int | None = None,
                  flaky: int = 0, flaky_status: int = 500, delay: float = 0.0, label_logprob: object = "stub",
-                 root: str | None = None, api_key: str | None = None) -> None:
+                 root: str | None = None, api_key: str | None = None, max_model_len: int | None = None) -> None:
         super().__init__()
-        self.label_logprob, self.root, self.api_key = label_logprob, root, api_key
+        self.label_logprob, self.root, self.api_key, self.max_model_len = label_logprob, root, api_key, max_model_len
         self.model, self.labels, self.token_ids, self.label_tokens = model, labels, token_ids, label_tokens
         self.logprobs, self.add_bos, self.delay = logprobs, add_bos, delay
         self.fail_from, self.flaky, self.flaky_status = fail_from, flaky, flaky_status
@@ -107,7 +107,8 @@ class StubCompletions(_Server):
             self.send(handler, 401, {"error": {"message": "Unauthorized", "type": "invalid_request_error", "code": 401}})
             return
         if method == "GET":
-            entry = {"id": self.model, "object": "model", **({"root": self.root} if self.root else {})}
+            entry = {"id": self.model, "object": "model", **({"root": self.root} if self.root else {}),
+                     **({"max_model_len": self.max_model_len} if self.max_model_len else {})}
             self.send(handler, 200, {"object": "list", "data": [entry]})
             return
         time.sleep(self.delay)

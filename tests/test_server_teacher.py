@@ -4,6 +4,8 @@ on 127.0.0.1; the comparison with the in-process teachers against a real server 
 ``test_llama_cpp.py``.
 """
 
+import time
+
 import numpy as np
 import pytest
 
@@ -121,8 +123,10 @@ def test_transient_refusals_are_retried(teacher, prompt, status):
 
 def test_a_server_slower_than_the_timeout_is_a_clear_error(teacher):
     with StubCompletions(labels=LABELS, delay=1.0) as server:
-        with pytest.raises(ServerError, match=r"did not answer within 0.2 s \(retried 1 times\)"):
+        with pytest.raises(ServerError, match=r"did not answer within 0.2 s \(not retried.* raise teacher_timeout"):
             ServerTeacher.connect(server.url, "stub-model", tokenizer=teacher.tokenizer, timeout=0.2, retries=1, backoff=0.01)
+        time.sleep(1.2)  # let the stub finish counting
+        assert server.requests == 1  # a read timeout is not retried: the request may still be queued there
 
 
 def test_a_500_midway_loses_no_finished_batch_and_resume_scores_only_the_rest(teacher, prompt, tmp_path):
@@ -229,3 +233,12 @@ def test_a_server_side_weights_path_is_not_taken_for_a_local_tokenizer(teacher):
     with StubCompletions(labels=LABELS, root="/models/llama-3-8b-instruct") as server:
         with pytest.raises(ServerError, match="reports its weights at /models/llama-3-8b-instruct.* teacher_tokenizer"):
             ServerTeacher.connect(server.url, "stub-model", retries=1, backoff=0.01)
+
+
+def test_a_prompt_longer_than_the_servers_context_fails_before_any_request(teacher, prompt):
+    long_texts = TEXTS[:2] + [" ".join(["word"] * 19)]  # max_words=20 keeps it
+    with StubCompletions(token_ids=True, max_model_len=60) as server:
+        served = connect(server.url, teacher)
+        with pytest.raises(ServerError, match=r"needs \d+ tokens .* max_model_len 60: lower max_words"):
+            served.scorer(prompt, LABELS).logprobs(long_texts, progress=False)
+        assert server.requests == 1  # the token-id question only

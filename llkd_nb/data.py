@@ -394,13 +394,16 @@ def deduplicate(frame: pd.DataFrame) -> tuple[pd.DataFrame, Deduplication]:
 @dataclass
 class Splits:
     """The seeded split. ``pool`` is unlabeled for training (its gold, if any, is analysis-only);
-    ``validation`` picks checkpoints; ``test`` may be empty when no gold exists."""
+    ``validation`` picks checkpoints; ``test`` may be empty when no gold exists. ``spare``: the texts
+    outside the test split that neither the pool nor validation took (a ``pool_size`` smaller than what
+    is left): disjoint from all three, e.g. to train a proxy teacher (:mod:`llkd_nb.proxy_teacher`)."""
 
     pool: pd.DataFrame
     validation: pd.DataFrame
     test: pd.DataFrame
     seed: int
     duplicates: Deduplication = Deduplication()
+    spare: pd.DataFrame | None = None
 
     def frames(self) -> dict[str, pd.DataFrame]:
         return {"pool": self.pool, "validation": self.validation, "test": self.test}
@@ -410,7 +413,7 @@ class Splits:
         return {name: len(frame) for name, frame in self.frames().items()}
 
 
-def _take(frame: pd.DataFrame, n: int | None, seed: int, what: str, source: str = "") -> tuple[pd.DataFrame, pd.DataFrame]:
+def take_stratified(frame: pd.DataFrame, n: int | None, seed: int, what: str, source: str = "") -> tuple[pd.DataFrame, pd.DataFrame]:
     """``n`` rows (stratified by label when there are labels), and the rest; ``None`` takes everything.
     Asking for more rows than there are is an error that gives both numbers (``source`` says where from)."""
     from sklearn.model_selection import train_test_split
@@ -446,10 +449,10 @@ def split_dataset(frame: pd.DataFrame, seed: int = 0, test_fraction: float = 0.2
         raise DataError(f"test_fraction must lie in (0, 1), got {test_fraction!r}")
     ordered = frame.sort_values("id", kind="stable").reset_index(drop=True)
     rest, test = train_test_split(ordered, test_size=test_fraction, stratify=ordered["label"], random_state=seed)
-    validation, pool = _take(rest, validation_size, seed, "validation", f" outside the {test_fraction:.0%} test split")
-    pool, _ = _take(pool, pool_size, seed, "pool", " after the test split and the validation set")
-    test, _ = _take(test, test_size, seed, "test", f" in the {test_fraction:.0%} test split")
-    return Splits(*_sorted(pool, validation, test), seed=seed)
+    validation, pool = take_stratified(rest, validation_size, seed, "validation", f" outside the {test_fraction:.0%} test split")
+    pool, spare = take_stratified(pool, pool_size, seed, "pool", " after the test split and the validation set")
+    test, _ = take_stratified(test, test_size, seed, "test", f" in the {test_fraction:.0%} test split")
+    return Splits(*_sorted(pool, validation, test), seed=seed, spare=_sorted(spare)[0])
 
 
 def load_splits(config: DataConfig) -> Splits:
@@ -481,13 +484,13 @@ def load_splits(config: DataConfig) -> Splits:
             raise DataError(f"validation_size {config.validation_size} leaves no test texts: eval_dataset "
                             f"{config.eval_dataset} has {len(labelled)} labelled texts (after de-duplication); "
                             f"ask for fewer, so that the rest is the test set")
-        validation, test = _take(labelled, config.validation_size, seed, "validation", f" in {config.eval_dataset}")
-        test, _ = _take(test, config.test_size, seed, "test", f" in {config.eval_dataset} after the validation set")
-        pool, _ = _take(combined[~is_held_out], config.pool_size, seed, "pool", f" in {config.dataset}")
-        splits = Splits(*_sorted(pool, validation, test), seed=seed)
+        validation, test = take_stratified(labelled, config.validation_size, seed, "validation", f" in {config.eval_dataset}")
+        test, _ = take_stratified(test, config.test_size, seed, "test", f" in {config.eval_dataset} after the validation set")
+        pool, spare = take_stratified(combined[~is_held_out], config.pool_size, seed, "pool", f" in {config.dataset}")
+        splits = Splits(*_sorted(pool, validation, test), seed=seed, spare=_sorted(spare)[0])
     elif combined["label"].isna().any():
-        validation, pool = _take(combined, config.validation_size, seed, "validation", f" in {config.dataset}")
-        pool, _ = _take(pool, config.pool_size, seed, "pool", f" in {config.dataset} after the validation set")
+        validation, pool = take_stratified(combined, config.validation_size, seed, "validation", f" in {config.dataset}")
+        pool, _ = take_stratified(pool, config.pool_size, seed, "pool", f" in {config.dataset} after the validation set")
         splits = Splits(*_sorted(pool, validation, combined.iloc[0:0]), seed=seed)
     else:
         splits = split_dataset(combined, seed=seed, validation_size=config.validation_size,

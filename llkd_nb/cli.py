@@ -2,6 +2,7 @@
 
     llkd-nb run configs/default.yaml      # notebooks 01 -> 04 into runs/<name>/
     llkd-nb predict runs/default/student texts.csv   # label new texts with a run's student
+    llkd-nb teacher-profile runs/default  # how good is the teacher: scores with intervals on labelled texts
     llkd-nb keys                          # every study key, its default and meaning
     llkd-nb list-datasets
     llkd-nb list-methods
@@ -165,6 +166,12 @@ def main(argv: list[str] | None = None) -> int:
                       help="folders of executed notebooks, e.g. runs/default/notebooks (default: notebooks/)")
     site.add_argument("--notes", type=Path, nargs="*", default=DEFAULT_NOTES, help="Markdown notes to include")
     site.add_argument("--output", type=Path, default=Path("site"))
+    profile = commands.add_parser("teacher-profile", help="the teacher's accuracy, confidence AUROC, ECE and per-class "
+                                                          "accuracy with bootstrap intervals, on a run's labelled texts")
+    profile.add_argument("run", type=Path, help="a run folder with a teacher artifact (notebook 01), e.g. runs/default")
+    profile.add_argument("--labelled", type=Path, help="a labelled sample of the run's texts (.csv/.jsonl: id, label); "
+                                                       "default: the pool's gold, else the validation and test texts'")
+    profile.add_argument("--replicates", type=int, default=1000, help="bootstrap replicates")
     commands.add_parser("keys", help="every study key: default, owner, notebooks, meaning")
     params = commands.add_parser("params", help="maintainers: rewrite the notebooks' parameters cells and "
                                                 "configs/default.yaml from the dataclasses")
@@ -205,6 +212,21 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         index = build_site(notebooks, [n for n in args.notes if n.exists()], args.output, "llkd-notebooks")
         print(f"{len(notebooks)} notebooks rendered; open {index}")
+    elif args.command == "teacher-profile":
+        from .artifacts import TeacherArtifact
+        from .data import DataError, read_table
+        from .teacher_profile import teacher_profile
+
+        try:
+            sample = read_table(args.labelled) if args.labelled else None
+            profile = teacher_profile(TeacherArtifact.load_from_run(args.run), sample, args.replicates,
+                                      source=str(args.labelled))
+        except (DataError, OSError) as error:
+            print(f"llkd-nb: {error}", file=sys.stderr)
+            return 2
+        print(profile.describe(), "", "scores (95 % bootstrap interval over the texts):",
+              profile.scores.round(3).to_string(), "", "accuracy per gold class:", profile.per_class.round(3).to_string(),
+              sep="\n")
     elif args.command == "list-methods":
         list_methods()
     elif args.command == "predict":

@@ -1,0 +1,65 @@
+"""Where does my teacher sit: scores with intervals on whatever labelled texts exist, and clear errors
+when there are too few or none."""
+
+import copy
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from llkd_nb.analysis import teacher_scores
+from llkd_nb.cli import main
+from llkd_nb.data import DataConfig, DataError, get_spec, load_splits
+from llkd_nb.proxy_teacher import proxy_teacher_artifact
+from llkd_nb.teacher_profile import teacher_profile
+
+LABELS = list(get_spec("bbc_news").labels)
+
+
+@pytest.fixture(scope="module")
+def artifact():
+    return proxy_teacher_artifact(load_splits(DataConfig(pool_size=200, validation_size=60, test_size=100)), LABELS, n=30)
+
+
+def without_pool_gold(artifact):
+    unlabeled = copy.deepcopy(artifact)
+    unlabeled.frame.loc[unlabeled.frame["split"] == "pool", "gold"] = None
+    return unlabeled
+
+
+def test_the_profile_reads_the_pools_gold_with_intervals_around_each_score(artifact):
+    profile = teacher_profile(artifact, replicates=200)
+    expected = teacher_scores(artifact, "pool").loc["none"]
+    assert "pool's 200" in profile.used
+    for metric in ("accuracy", "auroc", "ece", "macro_f1"):
+        row = profile.scores.loc[metric]
+        assert row["value"] == pytest.approx(expected[metric]) and row["low"] <= row["value"] <= row["high"]
+    assert profile.per_class["texts"].sum() == 200 and set(profile.per_class.index) == set(LABELS)
+    assert "accuracy" in profile.describe()
+
+
+def test_an_unlabeled_pool_falls_back_to_the_validation_and_test_texts(artifact):
+    profile = teacher_profile(without_pool_gold(artifact), replicates=100)
+    assert profile.used.startswith("the 160 gold-labelled validation and test texts")
+
+
+def test_a_labelled_sample_by_id_and_its_errors(artifact):
+    pool = artifact.split("pool")
+    sample = pd.DataFrame({"id": pool["id"].iloc[:120], "label": pool["gold"].iloc[:120]})
+    profile = teacher_profile(without_pool_gold(artifact), sample, replicates=100, source="mine.csv")
+    assert profile.used == "120 texts labelled in mine.csv"
+    with pytest.raises(DataError, match=r"mine.csv, row 3: label 'weather' is not one of"):
+        teacher_profile(artifact, sample.assign(label=lambda f: f["label"].where(f.index != 3, "weather")), source="mine.csv")
+    with pytest.raises(DataError, match=r"only 50 labelled texts .* at least 100"):
+        teacher_profile(artifact, sample.iloc[:50])
+    nothing = copy.deepcopy(artifact)
+    nothing.frame["gold"] = None
+    with pytest.raises(DataError, match="no gold labels anywhere"):
+        teacher_profile(nothing)
+
+
+def test_the_command_prints_the_profile_of_a_run(artifact, tmp_path, capsys):
+    artifact.save_to_run(tmp_path)
+    assert main(["teacher-profile", str(tmp_path), "--replicates", "100"]) == 0
+    out = capsys.readouterr().out
+    assert "accuracy" in out and "per gold class" in out and np.isfinite(teacher_profile(artifact, replicates=10).scores["value"]).all()

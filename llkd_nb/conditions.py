@@ -2,8 +2,8 @@
 
 A **condition** is a teacher artifact on the study's texts. Real conditions come from real levers: the
 zero-shot teacher with raw and with calibrated confidences, and a few-shot prompt. Simulated conditions
-set the teacher's accuracy to chosen levels (:func:`simulated_distribution`): they use the gold labels by
-construction, so they are a **controlled simulation**, reported apart from the real teachers.
+set the teacher's accuracy to chosen levels (:func:`llkd_nb.simulation.simulated_distribution`): they use
+the gold labels by construction, so they are a **controlled simulation**, reported apart from the real teachers.
 
 Every condition x budget runs the same methods on the same seeds under the same protocol as notebook
 04 (:func:`llkd_nb.compare.run_methods`), after the same equal tuning, and compares LLKD with every
@@ -17,8 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import brentq
-from scipy.special import expit, logit
 
 from .analysis import teacher_scores
 from .artifacts import SPLITS, TeacherArtifact
@@ -27,6 +25,7 @@ from .labeling import TeacherConfig
 from .methods import LLKD_ROW, Method, with_tuned
 from .params import param
 from .runcache import RunCache
+from .simulation import simulated_distribution
 from .stats import PairedDifference, holm_correct
 from .training import DataFeatures, TrainConfig, TrainingData
 from .tuning import tune
@@ -73,32 +72,6 @@ class Condition:
     def quality(self, split: str = "pool") -> dict[str, float]:
         """The teacher's accuracy, macro-F1, ECE and AUROC on ``split`` under its own calibration."""
         return teacher_scores(self.artifact, split).loc[self.artifact.meta["calibration"]].to_dict()
-
-
-def simulated_distribution(probs: np.ndarray, gold: np.ndarray, accuracy: float, informativeness: float,
-                           rng: np.random.Generator) -> np.ndarray:
-    """A teacher of chosen ``accuracy`` built from a real teacher's distributions ``probs`` ``[N, K]``.
-
-    Each text is correct with probability ``sigmoid(a + informativeness * logit(r))``, where ``r`` is the
-    rank of the real teacher's confidence in (0, 1) and ``a`` is solved so that the probabilities average
-    ``accuracy``: confident texts are more often correct. A correct text's top probability moves to its
-    gold class; a wrong text's to the real teacher's top wrong class. Swapping two entries keeps every
-    text's confidence and the distribution's shape: only which class wins changes.
-    """
-    check_range("accuracy", accuracy, 0, 1, low_open=True, high_open=True)
-    confidence = probs.max(axis=1)
-    rank = (pd.Series(confidence).rank(method="average").to_numpy() - 0.5) / len(confidence)
-    score = informativeness * logit(rank)
-    intercept = brentq(lambda a: expit(a + score).mean() - accuracy, -50, 50)
-    correct = rng.random(len(confidence)) < expit(intercept + score)
-    ranked = np.argsort(-probs, axis=1, kind="stable")
-    rows = np.arange(len(probs))
-    top_wrong = np.where(ranked[:, 0] == gold, ranked[:, 1], ranked[:, 0])
-    winner = np.where(correct, gold, top_wrong)
-    simulated = probs.copy()
-    top = ranked[:, 0]
-    simulated[rows, top], simulated[rows, winner] = probs[rows, winner], probs[rows, top]
-    return simulated
 
 
 def simulated_teacher(artifact: TeacherArtifact, accuracy: float, informativeness: float, seed: int = 0) -> Condition:

@@ -96,3 +96,28 @@ def test_the_grid_runs_every_method_budget_and_teacher(artifact):
     quality = {c.name: c.quality() for c in conditions}
     text = conclusion(best, pd.DataFrame(quality).T)
     assert "With the real teachers" in text and "In the controlled simulation" in text and "at 3 steps" in text
+
+
+def test_the_calibrated_simulation_hits_its_targets_and_errs_where_the_real_teacher_does():
+    """Fitted to a real teacher (a TF-IDF proxy here): accuracy and confidence AUROC on the pool within
+    0.02 of the targets, the real teacher's own by default; wrong labels follow its confusion matrix."""
+    from llkd_nb.analysis import teacher_scores
+    from llkd_nb.data import DataConfig, get_spec, load_splits
+    from llkd_nb.proxy_teacher import proxy_teacher_artifact
+    from llkd_nb.simulation import calibrated_teacher, error_confusion
+
+    labels = list(get_spec("bbc_news").labels)
+    real = proxy_teacher_artifact(load_splits(DataConfig(pool_size=500, validation_size=50, test_size=100)), labels, n=20)
+    real_scores = teacher_scores(real, "pool").loc["none"]
+    for accuracy, auroc in ((None, None), (0.7, 0.68), (0.7, 0.80), (0.5, 0.90)):
+        simulated = calibrated_teacher(real, accuracy, auroc)
+        scores = teacher_scores(simulated, "pool").loc["none"]
+        assert abs(scores["accuracy"] - (accuracy or real_scores["accuracy"])) <= 0.02
+        assert abs(scores["auroc"] - (auroc or real_scores["auroc"])) <= 0.02
+        assert np.allclose(simulated.confidence("pool"), real.confidence("pool"))  # only the winners move
+    simulated = calibrated_teacher(real, 0.5, 0.8)
+    gold = real.gold("pool")
+    confusions = [error_confusion(a.probs("pool").argmax(axis=1), gold, 5) for a in (real, simulated)]
+    assert np.abs(confusions[0] - confusions[1]).mean() < 0.1
+    with pytest.raises(ParameterError, match="cannot be reached"):
+        calibrated_teacher(real, 0.7, 0.45)  # below chance: confidence would rank errors first

@@ -253,7 +253,7 @@ def make_optimizer(model: torch.nn.Module, config: TrainConfig):
         {"params": [p for n, p in named if not n.endswith(no_decay)], "weight_decay": config.weight_decay},
         {"params": [p for n, p in named if n.endswith(no_decay)], "weight_decay": 0.0},
     ]
-    optimizer = torch.optim.AdamW(groups, lr=config.lr)
+    optimizer = torch.optim.AdamW(groups, lr=config.lr, foreach=True)  # one kernel per step for all tensors, on CPU too
     scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * config.max_steps), config.max_steps)
     return optimizer, scheduler
 
@@ -279,7 +279,7 @@ def textbook_fine_tuning(data: TrainingData, config: TrainConfig, features: Data
                            first_token_only=first_token_only)
     targets = torch.tensor(np.asarray(data.pool_target), dtype=torch.long)
     optimizer, scheduler = make_optimizer(student.model, config)
-    student.model.train()
+    student.train()
     batches = batch_indices(len(data.pool_text), config.batch_size, config.seed)
     for _, (_, index) in zip(range(config.max_steps), batches):
         loss = torch.nn.functional.cross_entropy(student.logits(features.pool, index), targets[index].to(student.device))
@@ -313,10 +313,10 @@ class _Selector:
         device = self.student.device
         uncertainty = loss = None
         if self.strategy.needs_student:
-            self.student.model.eval()
+            self.student.train(False)
             with torch.inference_mode():
                 log_probs = torch.log_softmax(self.student.logits(self.features, index), dim=-1)
-            self.student.model.train()
+            self.student.train()
             self.costs.selection_forwards += len(index)
             uncertainty = -(log_probs.exp() * log_probs).sum(-1) / math.log(self.num_labels)
             loss = torch.nn.functional.nll_loss(log_probs, self.targets[index].to(device), reduction="none")
@@ -377,7 +377,7 @@ def train_student(data: TrainingData, strategy: Strategy, config: TrainConfig, f
     criteria = ["pseudo", "last"] + (["gold"] if data.val_gold is not None else [])
     best = {c: {"score": -math.inf, "step": 0, "state": None, "val_proba": None} for c in criteria}
     waiting_index, waiting_weights = torch.zeros(0, dtype=torch.long), torch.zeros(0)
-    student.model.train()
+    student.train()
 
     starved, stopped_at = "", None
 

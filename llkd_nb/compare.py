@@ -173,7 +173,8 @@ VERDICT_PHRASES = {"better": "LLKD is **better**", "worse": "LLKD is **worse**",
 
 def best_other(summary: pd.DataFrame) -> str:
     """The best method other than LLKD, its unweighted ablation and the gold ceiling, by mean validation
-    score (the model-selection signal, never the test set): "the best other method"."""
+    score (the model-selection signal, never the test set): "the best other method". LLKD's two halves
+    stay candidates: each is a simpler selection a practitioner could use instead."""
     return summary.drop(index=[LLKD_ROW, UNWEIGHTED_ROW, CEILING_ROW], errors="ignore")["val_macro_f1_mean"].idxmax()
 
 
@@ -196,7 +197,7 @@ def side_by_side(results: dict[str, tuple[Comparison, dict[str, PairedDifference
     means = {c: comparison.summary()["macro_f1_mean"] for c, (comparison, _) in results.items()}
     table = pd.DataFrame({
         **{f"macro-F1 ({c})": mean for c, mean in means.items()},
-        **{f"rank ({c})": mean.rank(ascending=False, method="min").astype(int) for c, mean in means.items()},
+        **{f"rank ({c})": mean.rank(ascending=False, method="min").astype("Int64") for c, mean in means.items()},
         **{f"LLKD is ({c})": pd.Series({m: d.verdict for m, d in differences.items()}, dtype=object)
            for c, (_, differences) in results.items()},
     })

@@ -29,6 +29,10 @@ def proxy_teacher_artifact(splits: Splits, labels: list[str], n: int, seed: int 
                         "split has none: lower pool_size so that some labelled texts are left over")
     train, _ = take_stratified(spare, n, seed, "proxy_train", " among the spare texts (outside the pool, "
                                "validation and test)")
+    labelled = set().union(*(set(frame["text"]) for frame in splits.frames().values()))
+    if shared := labelled & set(train["text"]):  # possible with deduplicate: false
+        raise DataError(f"{len(shared)} of the proxy teacher's training texts also appear in the pool, validation or "
+                        "test set: keep deduplicate on")
     model = make_pipeline(TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2)),
                           LogisticRegression(C=10.0, max_iter=2000))
     model.fit(train["text"], train["label"])

@@ -127,7 +127,7 @@ def train_run(data: TrainingData, strategy: str, params: dict, config: TrainConf
     """One training run of ``strategy(**params)`` on ``data``, from ``cache`` when it holds it."""
     key = cache.key(data, strategy, params, config) if cache is not None else None
     if cache is not None and (found := cache.get(key, config.model_selection)) is not None:
-        return found
+        return found.under(config.model_selection)
     result = train_student(data, make_strategy(strategy, **params), config, features)
     checkpoints = {criterion: {"step": c.step, "metrics": c.metrics, "test_proba": c.test_proba}
                    for criterion, c in result.checkpoints.items()}

@@ -126,6 +126,17 @@ def label_logprob_spelled(response: dict, label: str, where: str) -> float:
     return _sum(values[start:end], where)
 
 
+class _RetryButNotReadTimeouts(Retry):
+    """urllib3's retry policy, except that a read timeout is raised at once: the request may still be
+    queued on the server, and a retry would rejoin the back of its queue. Refused requests (429, 5xx),
+    failed connections and dropped ones are retried as before."""
+
+    def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None):
+        if isinstance(error, ReadTimeoutError):
+            raise error
+        return super().increment(method, url, response, error, _pool, _stacktrace)
+
+
 class CompletionsClient:
     """HTTP calls to one OpenAI-compatible server: one session per thread, retries, a timeout."""
 
@@ -137,10 +148,8 @@ class CompletionsClient:
         check_url(url)
         self.url, self.timeout, self._api_key, self.api_key_env = url.rstrip("/"), timeout, api_key, api_key_env
         self.backoff = backoff
-        # A read timeout is not retried: the request may still be queued on the server, and a retry would
-        # rejoin the back of the queue; refusals (429, 5xx) and failed connections are.
-        self._retry = Retry(total=retries, read=0, backoff_factor=backoff, status_forcelist=self.RETRY_STATUSES,
-                            allowed_methods=None, raise_on_status=False, respect_retry_after_header=True)
+        self._retry = _RetryButNotReadTimeouts(total=retries, backoff_factor=backoff, status_forcelist=self.RETRY_STATUSES,
+                                               allowed_methods=None, raise_on_status=False, respect_retry_after_header=True)
         self._local = threading.local()
 
     @property
@@ -199,24 +208,35 @@ class CompletionsClient:
         return self._request("POST", "/completions", retry=retry, json=body)
 
     def takes_token_ids(self, model: str, ids: list[int]) -> bool:
-        """Whether the server scores a prompt of token ids. Only a refusal of that prompt means text (400
-        or 422; llama-cpp-python's server answers 500 to a prompt that is not a string). A busy or
-        restarting server (429, 502-504) is asked again with backoff: taking its answer for "text" would
-        make vLLM and SGLang add a BOS token before a chat template that already has one, and shift every
-        score silently."""
-        for attempt in range(self._retry.total + 1):
+        """Whether the server scores a prompt of token ids. Only a refusal of that prompt means text: 400
+        or 422, or a 500 that persists after the server has answered a text prompt (llama-cpp-python's
+        server answers 500 to a prompt that is not a string). A busy or restarting server (429, 502-504)
+        is asked again with backoff: taking its answer for "text" would make vLLM and SGLang add a BOS
+        token before a chat template that already has one, and shift every score silently."""
+        tries = self._retry.total + 1
+        for attempt in range(tries):
             try:
                 self.echo_completion(model, ids, retry=False)
                 return True
             except ServerError as error:
-                if error.status in (400, 422, 500):
+                if error.status in (400, 422):
                     return False
+                if error.status == 500:  # a refusal, or a transient fault: ask in text, then in ids once more
+                    self.echo_completion(model, "Hello")
+                    try:
+                        self.echo_completion(model, ids, retry=False)
+                        return True
+                    except ServerError as again:
+                        if again.status == 500:
+                            return False
+                        error = again
                 if error.status not in self.TRANSIENT_STATUSES:  # unreachable, too slow, not authorised
                     raise
                 last = error
-            time.sleep(self.backoff * 2 ** attempt)
+            if attempt + 1 < tries:
+                time.sleep(self.backoff * 2 ** attempt)
         raise ServerError(f"could not ask the teacher server at {self.url} whether it takes token ids: it answered "
-                          f"{last.status} to {self._retry.total + 1} tries", status=last.status)
+                          f"{last.status} to {tries} tries", status=last.status)
 
 
 class ServerTeacher(Teacher):
@@ -267,7 +287,8 @@ class ServerTeacher(Teacher):
             return
         prefix, label = len(self.encode(prompt.prefix)), max(len(self.encode(v)) for v in verbalizers)
         longest = max(texts, key=lambda t: len(self.encode(prompt.middle(t))))
-        tokens = prefix + len(self.encode(prompt.middle(longest))) + label + 1
+        margin = 0 if self.token_ids else 4  # text: the server adds a BOS and may split the text differently
+        tokens = prefix + len(self.encode(prompt.middle(longest))) + label + 1 + margin
         if tokens > self.max_model_len:
             raise ServerError(f"the longest prompt needs {tokens} tokens (with its label and one generated token), more "
                               f"than the teacher server's max_model_len {self.max_model_len}: lower max_words, or serve "

@@ -126,7 +126,8 @@ def _first_token_layer(layer, hidden: torch.Tensor, additive_mask: torch.Tensor)
     heads, size = attention.num_attention_heads, attention.attention_head_size
     query = attention.query(hidden[:, 0]).view(batch, heads, size)
     folded = torch.einsum("bhd,hdw->bhw", query, attention.key.weight.view(heads, size, width))
-    scores = torch.einsum("bhw,btw->bht", folded, hidden) * attention.scaling + additive_mask[:, :, 0, :]
+    scaling = getattr(attention, "scaling", size ** -0.5)
+    scores = torch.einsum("bhw,btw->bht", folded, hidden) * scaling + additive_mask[:, :, 0, :]
     weights = attention.dropout(torch.softmax(scores, dim=-1))
     mixed = torch.einsum("bht,btw->bhw", weights, hidden)
     context = torch.einsum("bhw,hdw->bhd", mixed, attention.value.weight.view(heads, size, width)) \
@@ -146,7 +147,8 @@ def _reads_first_token_only(model) -> bool:
         and hasattr(top, "intermediate") and hasattr(top, "output")
     classifier = getattr(model, "classifier", None)
     bert_head = getattr(model.base_model, "pooler", None) is not None and isinstance(classifier, torch.nn.Linear)
-    return bert_layer and (bert_head or hasattr(classifier, "out_proj"))
+    absolute = getattr(model.config, "position_embedding_type", "absolute") == "absolute"  # no relative-key scores
+    return bert_layer and absolute and (bert_head or hasattr(classifier, "out_proj"))
 
 
 class Student:

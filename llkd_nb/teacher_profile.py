@@ -69,8 +69,9 @@ def labelled_texts(artifact: TeacherArtifact, sample: pd.DataFrame | None = None
 
 def teacher_profile(artifact: TeacherArtifact, sample: pd.DataFrame | None = None, replicates: int = 1000,
                     seed: int = 0, minimum: int = MIN_LABELLED, source: str = "the labelled sample") -> TeacherProfile:
-    """The teacher's profile on the labelled texts of :func:`labelled_texts`, with percentile
-    bootstrap intervals over those texts (``replicates`` resamples under ``seed``)."""
+    """The teacher's profile on the labelled texts of :func:`labelled_texts`, with basic bootstrap
+    intervals over those texts (``replicates`` resamples under ``seed``); per class, percentile intervals
+    of its accuracy (a class of few texts gets a wide or degenerate one)."""
     rows, used = labelled_texts(artifact, sample, source)
     if len(rows) == 0:
         raise DataError("no gold labels anywhere: the teacher's accuracy needs labelled texts. Give an eval_dataset "
@@ -94,8 +95,12 @@ def teacher_profile(artifact: TeacherArtifact, sample: pd.DataFrame | None = Non
     rng = np.random.default_rng(seed)
     draws = [rng.integers(0, len(rows), len(rows)) for _ in range(replicates)]
     everything = np.arange(len(rows))
-    resampled = pd.DataFrame([scores(index) for index in draws])
-    table = pd.DataFrame({"value": scores(everything), "low": resampled.quantile(0.025), "high": resampled.quantile(0.975)})
+    resampled = pd.DataFrame([scores(index) for index in draws])  # AUROC of a one-class resample: NaN, skipped
+    value = pd.Series(scores(everything))
+    # Basic bootstrap interval (2·value − the upper and lower quantile): a resampled ECE is biased upward,
+    # and the percentile interval would then miss the estimate itself.
+    table = pd.DataFrame({"value": value, "low": (2 * value - resampled.quantile(0.975)).clip(0, 1),
+                          "high": (2 * value - resampled.quantile(0.025)).clip(0, 1)})
     per_class = {}
     for k, label in enumerate(labels):
         members = np.flatnonzero(gold == k)

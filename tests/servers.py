@@ -82,13 +82,16 @@ class StubCompletions(_Server):
     ``label_logprob``: what the label's tokens get instead (NaN, or None as SGLang writes -inf).
     ``root``: the ``root`` that ``/v1/models`` reports (vLLM: the weights' path). ``api_key``: answer 401
     to a request without ``Authorization: Bearer <api_key>``. ``max_model_len``: reported by ``/v1/models``.
+    ``drop``: the numbers of the completion requests whose connection is closed without an answer.
     """
 
     def __init__(self, model: str = "stub-model", labels: tuple[str, ...] = (), token_ids: bool = False,
                  label_tokens: int = 1, logprobs: str = "prompt", add_bos: bool = False, fail_from: int | None = None,
                  flaky: int = 0, flaky_status: int = 500, delay: float = 0.0, label_logprob: object = "stub",
-                 root: str | None = None, api_key: str | None = None, max_model_len: int | None = None) -> None:
+                 root: str | None = None, api_key: str | None = None, max_model_len: int | None = None,
+                 drop: tuple[int, ...] = ()) -> None:
         super().__init__()
+        self.drop = drop
         self.label_logprob, self.root, self.api_key, self.max_model_len = label_logprob, root, api_key, max_model_len
         self.model, self.labels, self.token_ids, self.label_tokens = model, labels, token_ids, label_tokens
         self.logprobs, self.add_bos, self.delay = logprobs, add_bos, delay
@@ -112,12 +115,18 @@ class StubCompletions(_Server):
             self.send(handler, 200, {"object": "list", "data": [entry]})
             return
         time.sleep(self.delay)
+        if number in self.drop:  # the connection closes with no answer (HTTP/1.0: after this handler)
+            return
         if (self.fail_from is not None and number >= self.fail_from) or number <= self.flaky:
             self.send(handler, 500 if number > self.flaky else self.flaky_status, {"error": "failure (stub)"})
             return
         prompt = body["prompt"]
         if isinstance(prompt, list) and not self.token_ids:
             self.send(handler, 422, {"detail": "prompt: Input should be a valid string"})
+            return
+        if isinstance(prompt, str) and not any(prompt.endswith(v) for v in self.labels):  # a probe, no label
+            self.send(handler, 200, {"choices": [{"index": 0, "text": "!", "logprobs": {
+                "tokens": [prompt, "!"], "token_logprobs": [None, -0.5]}}], "usage": {"prompt_tokens": 1, "completion_tokens": 1}})
             return
         context, label, value = self._split(prompt)
         context = (["<s>"] if self.add_bos else []) + context

@@ -190,8 +190,8 @@ def test_notebook_01_labels_through_a_server_teacher(tmp_path):
 def test_a_busy_server_at_connect_time_is_asked_again_not_taken_for_text_only(teacher, prompt):
     """A 503 or 429 to the token-id question is no answer: vLLM would otherwise run in text mode and add
     a BOS token before the chat template's own, shifting every score."""
-    for status in (503, 429):
-        with StubCompletions(token_ids=True, flaky=2, flaky_status=status) as server:
+    for status in (503, 429, 500):  # a 500 too: asked once more, after a text prompt, before it counts as a refusal
+        with StubCompletions(token_ids=True, flaky=1 if status == 500 else 2, flaky_status=status) as server:
             served = ServerTeacher.connect(server.url, "stub-model", tokenizer=teacher.tokenizer, retries=3, backoff=0.01)
         assert served.token_ids, status
     with StubCompletions(token_ids=True, flaky=10, flaky_status=503) as server:
@@ -242,3 +242,10 @@ def test_a_prompt_longer_than_the_servers_context_fails_before_any_request(teach
         with pytest.raises(ServerError, match=r"needs \d+ tokens .* max_model_len 60: lower max_words"):
             served.scorer(prompt, LABELS).logprobs(long_texts, progress=False)
         assert server.requests == 1  # the token-id question only
+
+
+def test_a_dropped_connection_is_retried_but_a_read_timeout_is_not(teacher, prompt):
+    with StubCompletions(labels=LABELS, drop=(2,)) as server:  # the first scoring request loses its connection
+        scores = connect(server.url, teacher).scorer(prompt, LABELS).logprobs(TEXTS[:1], progress=False)
+        assert server.requests == 1 + 1 + len(LABELS)  # the probe, the dropped request, then one per label
+    assert np.allclose(scores, [[stub_logprob(prompt.render(TEXTS[0]), v) for v in LABELS]])

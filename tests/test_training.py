@@ -73,6 +73,24 @@ def test_first_token_last_layer_gives_the_hugging_face_logits(data, trainable_la
         assert torch.allclose(fast.logits(features, slice(None)), reference.logits(features, slice(None)), atol=1e-5)
 
 
+def test_the_students_modes_switch_dropout_and_padding_is_masked(data):
+    """Student.train(False) gives the Hugging Face eval forward (padded positions masked), twice alike;
+    Student.train() turns dropout back on."""
+    device = torch.device("cpu")
+    features = encode("offline:minilm-l6", data.pool_text, 16, 1, device)
+    features.inputs["attention_mask"][0, 9:] = 0  # a short first text: its last positions are padding
+    fast, reference = (Student.load("offline:minilm-l6", 5, features, device, seed=3, first_token_only=flag)
+                       for flag in (True, False))
+    fast.train(False)
+    reference.model.eval()
+    with torch.no_grad():
+        expected = reference.logits(features, slice(None))
+        assert torch.allclose(fast.logits(features, slice(None)), expected, atol=1e-5)
+        assert np.array_equal(fast.predict_proba(features), fast.predict_proba(features))
+        fast.train()
+        assert not torch.allclose(fast.logits(features, slice(None)), fast.logits(features, slice(None)))
+
+
 def test_first_token_last_layer_fits_a_roberta_style_head():
     """RoBERTa's head (the paper's student) reads the first token itself: a tiny random RoBERTa agrees."""
     from transformers import RobertaConfig, RobertaForSequenceClassification

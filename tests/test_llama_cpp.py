@@ -95,7 +95,8 @@ def test_llama_cpp_pythons_server_takes_text_only(teacher, server_url):
 
 def test_an_interrupted_server_run_resumes_from_the_cache(teacher, native, server_url, short_prompt, tmp_path):
     cache = TeacherCache(tmp_path / "cache.sqlite")
-    with FaultyProxy(server_url, fail_from=2 + len(LABELS)) as proxy:  # the probe and the first text answered, then 500s
+    # the probe (token ids: 500; text; token ids again: 500) and the first text answered, then 500s
+    with FaultyProxy(server_url, fail_from=4 + len(LABELS)) as proxy:
         interrupted = ServerTeacher.connect(proxy.url, "smollm2", tokenizer=teacher.tokenizer, retries=1, backoff=0.01)
         with pytest.raises(ServerError, match="answered 500"):
             interrupted.scorer(short_prompt, LABELS).logprobs(TEXTS[:3], cache=cache, batch_size=1, progress=False)
@@ -103,7 +104,7 @@ def test_an_interrupted_server_run_resumes_from_the_cache(teacher, native, serve
     with FaultyProxy(server_url, fail_from=10**9) as proxy:
         served = ServerTeacher.connect(proxy.url, "smollm2", tokenizer=teacher.tokenizer)
         resumed = served.scorer(short_prompt, LABELS).logprobs(TEXTS[:3], cache=cache, batch_size=1, progress=False)
-        assert proxy.requests == 1 + 2 * len(LABELS)  # the probe, then only the two texts not finished before
+        assert proxy.requests == 3 + 2 * len(LABELS)  # the probe (3 requests), then only the two unfinished texts
     in_process = native.scorer(short_prompt, LABELS).logprobs(TEXTS[:3], progress=False)
     assert np.abs(softmax(resumed) - softmax(in_process)).max() < SAME_ENGINE_TOLERANCE
 

@@ -1,13 +1,13 @@
 """A store of finished training runs, keyed by everything that decides them.
 
 A run's key hashes the content of what it trains and is scored on (the texts, the teacher's labels and
-confidences, the gold labels), the method's strategy and parameters, the whole training configuration (seed included), and
-a fingerprint of the code that trains and scores a student, and the versions of the packages that do
-(torch, transformers, the offline student's wheel, ...). Model selection is not in the key: a run keeps
-its checkpoint under every criterion, so the same stored run answers a comparison under either. Re-executing a notebook after a change of
-text or display finds its runs here; an interrupted notebook trains only the runs it lacks; a change of
-any input, or of that code, trains anew. Each run is one file, written atomically, so an interrupted
-write leaves no half run behind.
+confidences, the gold labels), the method's strategy and parameters, the whole training configuration
+(seed included), and a fingerprint of the code that trains and scores a student, and the versions of
+the packages that do (torch, transformers, the offline student's wheel, ...). Model selection is not in
+the key: a run keeps its checkpoint under every criterion, so the same stored run answers a comparison
+under either. Re-executing a notebook after a change of text or display finds its runs here; an
+interrupted notebook trains only the runs it lacks; a change of any input, or of that code, trains
+anew. Each run is one file, written atomically, so an interrupted write leaves no half run behind.
 """
 
 from __future__ import annotations

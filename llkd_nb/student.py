@@ -122,7 +122,7 @@ def _first_token_layer(layer, hidden: torch.Tensor, additive_mask: torch.Tensor)
     replace the keys and values of every token (the same numbers up to rounding; tested).
     """
     attention = layer.attention.self
-    batch, length, width = hidden.shape
+    batch, _, width = hidden.shape
     heads, size = attention.num_attention_heads, attention.attention_head_size
     query = attention.query(hidden[:, 0]).view(batch, heads, size)
     folded = torch.einsum("bhd,hdw->bhw", query, attention.key.weight.view(heads, size, width))

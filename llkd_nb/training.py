@@ -386,9 +386,10 @@ def train_student(data: TrainingData, strategy: Strategy, config: TrainConfig, f
         costs.evaluation_forwards += len(features.val)
         scores = _scores(val_proba, {"val_target": data.val_target, "val_gold": data.val_gold}, data.num_labels)
         eval_rows.append({"step": step, **scores})
+        best["last"].update(score=step, step=step, val_proba=val_proba)  # its weights: the final ones, below
         state = None
-        for criterion in criteria:
-            score = step if criterion == "last" else scores[SELECTION_SCORES[criterion]]
+        for criterion in (c for c in criteria if c != "last"):
+            score = scores[SELECTION_SCORES[criterion]]
             if score > best[criterion]["score"]:
                 state = state or {k: v.detach().clone() for k, v in student.model.state_dict().items()}
                 best[criterion].update(score=score, step=step, val_proba=val_proba, state=state)
@@ -425,6 +426,7 @@ def train_student(data: TrainingData, strategy: Strategy, config: TrainConfig, f
         if step + 1 in evaluation_steps:
             evaluate(step + 1)
 
+    best["last"]["state"] = {k: v.detach().clone() for k, v in student.model.state_dict().items()}  # the last evaluation's
     checkpoints, test_probas = {}, {}
     for criterion in criteria:
         chosen = best[criterion]

@@ -49,7 +49,7 @@ lock: setup
 reproduce: setup
 	$(BIN)/llkd-nb run $(CONFIG)
 
-# Notebook 05 on its own config (teacher strength x budget; about an hour on 2 cores).
+# Notebook 05 on its own config (the teacher ladder x budgets; its cold time is in README).
 when-llkd-helps: setup
 	$(BIN)/llkd-nb run configs/when_llkd_helps.yaml
 

@@ -163,19 +163,19 @@ def paired_intervals(table: pd.DataFrame, title: str, xlabel: str) -> plt.Figure
     return fig
 
 
-def margin_map(best: pd.DataFrame, row_labels: dict[str, str], title: str, short_names: dict[str, str]) -> plt.Figure:
-    """Heatmaps of LLKD − the best other method (``best``: condition, simulated, budget, llkd_minus,
-    low, high, method), real teachers on top and the controlled simulation below, rows in the order of
+def margin_map(best: pd.DataFrame, row_labels: dict[str, str], title: str, short_names: dict[str, str],
+               panels: dict[str, str]) -> plt.Figure:
+    """Heatmaps of LLKD − the best other method (``best``: condition, kind, budget, llkd_minus, low,
+    high, method), one panel per kind of teacher (``panels``: kind -> panel title), rows in the order of
     ``row_labels`` (condition -> row label); ``short_names`` abbreviate the methods in the cells. A cell
     whose (Holm-corrected) interval excludes 0 is framed and starred."""
-    panels = [(flag, name) for flag, name in ((False, "real teachers"), (True, "controlled simulation (uses gold)"))
-              if (best["simulated"] == flag).any()]
+    panels = {kind: name for kind, name in panels.items() if (best["kind"] == kind).any()}
     limit = max(float(np.nanmax(np.abs(best["llkd_minus"]))), 0.01)
-    heights = [best.loc[best["simulated"] == flag, "condition"].nunique() for flag, _ in panels]
+    heights = [best.loc[best["kind"] == kind, "condition"].nunique() for kind in panels]
     fig, axes = plt.subplots(len(panels), 1, figsize=(9, 1.1 * sum(heights) + 1.6 * len(panels)),
                              gridspec_kw={"height_ratios": heights}, squeeze=False)
-    for ax, (flag, name) in zip(axes[:, 0], panels):
-        part = best[best["simulated"] == flag].set_index(["condition", "budget"])
+    for ax, (kind, name) in zip(axes[:, 0], panels.items()):
+        part = best[best["kind"] == kind].set_index(["condition", "budget"])
         order = [c for c in row_labels if c in part.index.get_level_values(0)]
         budgets = sorted(part.index.get_level_values(1).unique())
         values = part["llkd_minus"].unstack().loc[order, budgets]
@@ -192,15 +192,18 @@ def margin_map(best: pd.DataFrame, row_labels: dict[str, str], title: str, short
                     ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="black", linewidth=2.5))
         ax.set_xticks(range(len(budgets)), [f"{b} steps" for b in budgets])
         ax.set_yticks(range(len(order)), [row_labels[c] for c in order])
-        ax.set(title=f"{title}: {name}", xlabel="training budget (optimizer steps)", ylabel="teacher (pool accuracy)")
+        ax.set(title=f"{title}: {name}", xlabel="training budget (optimizer steps)", ylabel="teacher (pool accuracy, AUROC)")
         ax.grid(False)
         fig.colorbar(image, ax=ax, label="LLKD − best other")
     return fig
 
 
+MARKERS = {"real": "o", "proxy": "^", "simulated": "s"}
+
+
 def scores_by_teacher(cells: pd.DataFrame, accuracy: dict[str, float], highlight: str, title: str) -> plt.Figure:
     """Test macro-F1 (mean over seeds, bars: one std) of each method against the teacher's pool accuracy,
-    one panel per budget; real teachers as circles, simulated ones as squares joined by lines."""
+    one panel per budget; one marker per kind of teacher (:data:`MARKERS`), each kind's points joined."""
     budgets = sorted(cells["budget"].unique())
     fig, axes = plt.subplots(1, len(budgets), figsize=(4.2 * len(budgets), 4), sharey=True, squeeze=False)
     methods = list(dict.fromkeys(cells["method"]))
@@ -209,13 +212,46 @@ def scores_by_teacher(cells: pd.DataFrame, accuracy: dict[str, float], highlight
             part = cells[(cells["budget"] == budget) & (cells["method"] == method)]
             part = part.assign(accuracy=part["condition"].map(accuracy)).sort_values("accuracy")
             colour, width = ("C3", 2.4) if method == highlight else (f"C{k if k < 3 else k + 1}", 1.2)
-            simulated, real = part[part["simulated"]], part[~part["simulated"]]
-            ax.errorbar(simulated["accuracy"], simulated["macro_f1_mean"], yerr=simulated["macro_f1_std"], marker="s",
-                        color=colour, linewidth=width, capsize=2, label=method)
-            ax.errorbar(real["accuracy"], real["macro_f1_mean"], yerr=real["macro_f1_std"], fmt="o", color=colour,
-                        markeredgecolor="black", capsize=2, zorder=3)
+            for kind, marker in MARKERS.items():
+                points = part[part["kind"] == kind]
+                ax.errorbar(points["accuracy"], points["macro_f1_mean"], yerr=points["macro_f1_std"], marker=marker,
+                            color=colour, linewidth=width if kind == "proxy" else 0.8, capsize=2,
+                            label=method if kind == "proxy" else None, markeredgecolor="black" if kind == "real" else colour)
         ax.set(title=f"{budget} steps", xlabel="teacher accuracy on the pool")
-    axes[0, 0].set_ylabel("student test macro-F1 (mean over seeds)")
+    axes[0, 0].set_ylabel("student test macro-F1 (mean ± std over seeds)")
     axes[0, -1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
+    fig.suptitle(title)
+    return fig
+
+
+def decision_map(best: pd.DataFrame, teachers: pd.DataFrame, rule, title: str) -> plt.Figure:
+    """One panel per budget over teacher accuracy x confidence AUROC: the fitted margin of ``rule``
+    (:class:`llkd_nb.decision_map.MarginRule`) as background, the line where its 95 % lower bound crosses
+    0, and each measured cell as a point coloured by its margin (framed: Holm verdict not neutral)."""
+    budgets = sorted(best["budget"].unique())
+    limit = max(float(np.nanmax(np.abs(best["llkd_minus"]))), 0.01)
+    pad = 0.03
+    accuracy = np.linspace(teachers["accuracy"].min() - pad, teachers["accuracy"].max() + pad, 60)
+    auroc = np.linspace(teachers["auroc"].min() - pad, teachers["auroc"].max() + pad, 60)
+    grid_accuracy, grid_auroc = np.meshgrid(accuracy, auroc)
+    fig, axes = plt.subplots(1, len(budgets), figsize=(4.4 * len(budgets) + 1, 4.2), sharey=True, squeeze=False)
+    for ax, budget in zip(axes[0], budgets):
+        mean, low, _ = rule.predict(grid_accuracy, grid_auroc, budget)
+        ax.imshow(mean, origin="lower", extent=(accuracy[0], accuracy[-1], auroc[0], auroc[-1]), cmap="RdBu",
+                  vmin=-limit, vmax=limit, aspect="auto", alpha=0.45)
+        if low.min() < 0 < low.max():
+            ax.contour(grid_accuracy, grid_auroc, low, levels=[0], colors="black", linestyles="--", linewidths=1)
+        cells = best[best["budget"] == budget]
+        for kind, marker in MARKERS.items():
+            part = cells[cells["kind"] == kind]
+            clear = part["verdict"] != "no detectable difference"
+            image = ax.scatter(teachers.loc[part["condition"], "accuracy"], teachers.loc[part["condition"], "auroc"],
+                               c=part["llkd_minus"], cmap="RdBu", vmin=-limit, vmax=limit, marker=marker, s=90,
+                               edgecolors=np.where(clear, "black", "grey"), linewidths=np.where(clear, 2.2, 0.6),
+                               label=kind)
+        ax.set(title=f"{budget} steps", xlabel="teacher accuracy on the pool")
+    axes[0, 0].set_ylabel("teacher confidence AUROC on the pool")
+    axes[0, -1].legend(fontsize=8, loc="lower right")
+    fig.colorbar(image, ax=axes[0, -1], label="LLKD − best other (points: measured; background: fit)")
     fig.suptitle(title)
     return fig

@@ -23,8 +23,8 @@ from .artifacts import SPLITS, TeacherArtifact
 from .metrics import confidence_auroc
 from .validation import ParameterError, check_range
 
-DRAWS = 200  # seeded redraws of the pool's correctness until it lies within TOLERANCE of both targets
-TOLERANCE = 0.01
+DRAWS = 200  # seeded redraws of the pool's correctness until it lies within the tolerance of both targets
+TOLERANCE = 0.01  # on a pool of fewer than 100 texts: one text's share, 1 / pool size
 
 
 def rank_logits(confidence: np.ndarray) -> np.ndarray:
@@ -35,7 +35,8 @@ def rank_logits(confidence: np.ndarray) -> np.ndarray:
 def correctness_probabilities(score: np.ndarray, accuracy: float) -> np.ndarray:
     """``sigmoid(a + score)`` with ``a`` solved so that the probabilities average ``accuracy``."""
     check_range("accuracy", accuracy, 0, 1, low_open=True, high_open=True)
-    intercept = brentq(lambda a: expit(a + score).mean() - accuracy, -50, 50)
+    bound = 50 + float(np.abs(score).max(initial=0.0))  # wide enough for any accuracy in (0, 1)
+    intercept = brentq(lambda a: expit(a + score).mean() - accuracy, -bound, bound)
     return expit(intercept + score)
 
 
@@ -107,14 +108,15 @@ def calibrated_teacher(artifact: TeacherArtifact, accuracy: float | None = None,
     confusion = error_confusion(pool_probs.argmax(axis=1), pool_gold, artifact.num_labels)
     rng = np.random.default_rng(seed)
     p = correctness_probabilities(informativeness * rank_logits(pool_probs.max(axis=1)), accuracy)
+    tolerance = max(TOLERANCE, 1 / len(p))
     for _ in range(DRAWS):
         correct = rng.random(len(p)) < p
-        if abs(correct.mean() - accuracy) <= TOLERANCE and \
-                abs(confidence_auroc(pool_probs.max(axis=1), correct) - auroc) <= TOLERANCE:
+        if abs(correct.mean() - accuracy) <= tolerance and \
+                abs(confidence_auroc(pool_probs.max(axis=1), correct) - auroc) <= tolerance:
             break
     else:
         raise ParameterError(f"no draw of {DRAWS} reached accuracy {accuracy:.3f} and AUROC {auroc:.3f} within "
-                             f"{TOLERANCE} on {len(p)} pool texts: the pool is too small for these targets")
+                             f"{tolerance:.3f} on {len(p)} pool texts: the pool is too small for these targets")
     probs = {"pool": redraw_winners(pool_probs, pool_gold, correct, rng, confusion)}
     for name in SPLITS:
         if name != "pool":

@@ -22,8 +22,8 @@ SMALL = {
     "03_llkd_training": STUDENT,
     "04_baseline_comparison": {**STUDENT, "seeds": [0, 1], "bootstrap_replicates": 200},
     "05_when_llkd_helps": {"pool_size": 40, "validation_size": 10, "test_size": 25, "max_words": 40, **STUDENT,
-                           "seeds": [0, 1], "bootstrap_replicates": 200, "few_shot": 2, "budgets": [4, 8],
-                           "simulated_accuracies": [0.5, 0.9], "tuning_seeds": [100]},
+                           "seeds": [0, 1], "bootstrap_replicates": 200, "budgets": [4, 8], "proxy_sizes": [10, 30],
+                           "simulated_aurocs": [None, 0.9], "paper_regime_seeds": 2, "tuning_seeds": [100]},
 }
 
 

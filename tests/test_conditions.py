@@ -1,4 +1,4 @@
-"""Notebook 05's conditions: the controlled simulation does what it says, and the grid runs end to end."""
+"""Notebook 05's ladder and grid: the simulations do what they say, and the grid runs end to end."""
 
 import numpy as np
 import pandas as pd
@@ -6,10 +6,11 @@ import pytest
 
 from llkd_nb.artifacts import build_artifact
 from llkd_nb.conditions import (
-    ConditionsConfig, conclusion, real_conditions, run_conditions, simulated_distribution,
-    simulated_teacher,
+    ConditionsConfig, conclusion, paper_regime, proxy_conditions, real_conditions, run_conditions,
+    simulated_conditions, simulation_check, teacher_table,
 )
 from llkd_nb.data import DataConfig, load_splits
+from llkd_nb.simulation import simulated_distribution
 from llkd_nb.methods import LLKD_ROW, comparison_methods, method_named
 from llkd_nb.metrics import confidence_auroc
 from llkd_nb.training import TrainConfig
@@ -49,14 +50,18 @@ def test_informativeness_sets_how_well_confidence_ranks_right_labels():
     assert auroc[2.0] > 0.75
 
 
-def test_simulated_condition_is_marked_and_uses_its_own_labels(artifact):
-    condition = simulated_teacher(artifact, 0.8, 2.0)
-    assert condition.simulated and "simulated" in condition.name
-    assert condition.artifact.meta["calibration"] == "none"
-    assert condition.artifact.meta["simulation"]["accuracy"] == 0.8
-    np.testing.assert_allclose(condition.artifact.confidence("pool"), artifact.confidence("pool"))
-    assert condition.quality("pool")["accuracy"] > artifact.recalibrated("none").split("pool").pipe(
-        lambda f: (f["pseudo_label"] == f["gold"]).mean())
+def test_the_ladder_names_each_kind_and_labels_the_same_texts(artifact):
+    splits = load_splits(DataConfig(pool_size=30, validation_size=10, test_size=10))
+    proxies = proxy_conditions(splits, artifact, [10, 20])
+    simulated = simulated_conditions(artifact, [None], [None, 0.9])
+    assert [c.kind for c in proxies] == ["proxy", "proxy"] and [c.kind for c in simulated] == ["simulated"] * 2
+    assert simulated[0].name.startswith("simulated twin") and not simulated[1].name.startswith("simulated twin")
+    assert all(c.simulated for c in simulated) and not any(c.simulated for c in proxies)
+    texts = artifact.identity()["texts"]
+    assert all(c.artifact.identity()["texts"] == texts for c in proxies + simulated)
+    table = teacher_table(real_conditions(artifact) + proxies + simulated)
+    assert list(table["kind"]) == ["real", "real", "proxy", "proxy", "simulated", "simulated"]
+    assert table.loc[simulated[1].name, "auroc"] == pytest.approx(0.9, abs=1 / 30)
 
 
 def test_real_conditions_recalibrate_without_relabeling(artifact):
@@ -69,33 +74,41 @@ def test_real_conditions_recalibrate_without_relabeling(artifact):
 
 @pytest.mark.parametrize("values, message", [
     ({"budgets": []}, "budgets"), ({"budgets": [10, 0]}, "budgets"), ({"simulated_accuracies": [1.2]}, "simulated"),
-    ({"few_shot": -1}, "few_shot"), ({"informativeness": "high"}, "informativeness"),
+    ({"simulated_aurocs": [0.4]}, "simulated_aurocs"), ({"proxy_sizes": [0]}, "proxy_sizes"),
+    ({"few_shot": -1}, "few_shot"), ({"paper_regime_seeds": 1}, "paper_regime_seeds"),
+    ({"paper_regime_max_length": "long"}, "paper_regime_max_length"),
 ])
 def test_bad_grid_parameters_are_named(values, message):
     with pytest.raises(ParameterError, match=message):
         ConditionsConfig(**values)
 
 
-def test_the_grid_runs_every_method_budget_and_teacher(artifact):
-    grid = ConditionsConfig(budgets=[2, 3], simulated_accuracies=[0.7])
-    conditions = real_conditions(artifact)[1:] + [simulated_teacher(artifact, 0.7, 2.0)]
+def test_the_grid_tunes_every_budget_and_runs_every_method_and_teacher(artifact):
+    conditions = real_conditions(artifact)[1:] + simulated_conditions(artifact, [None], [None])
     methods = [method_named(comparison_methods(with_ceiling=False), name)
                for name in ("all pseudo-labels", "fixed confidence threshold", LLKD_ROW)]
     config = TrainConfig(max_length=16, batch_size=4, num_evals=1, device="cpu")
-    results = run_conditions(conditions, methods, grid, [0, 1], [100], config, replicates=100, progress=False)
-    assert {"p_raw", "p_holm", "low_raw", "low", "verdict"} <= set(results.cells.columns)
+    results = run_conditions(conditions, methods, [2, 3], [0, 1], [100], config, replicates=100, progress=False)
+    assert {"p_raw", "p_holm", "low_raw", "low", "verdict", "kind", "seeds"} <= set(results.cells.columns)
     assert results.cells.loc[results.cells["method"] != LLKD_ROW, "p_holm"].notna().all()
     assert len(results.runs) == len(conditions) * 2 * len(methods) * 2
-    assert set(results.tuning["method"]) == {m.name for m in methods if m.grid}
+    tuned = results.tuning  # every method with a grid, tuned at every budget for every teacher
+    assert len(tuned) == len(conditions) * 2 * 2 and set(tuned["budget"]) == {2, 3}
+    assert results.chosen(conditions[0].name, 3).keys() == {"fixed confidence threshold", LLKD_ROW}
     best = results.best_other()
     assert len(best) == len(conditions) * 2 and LLKD_ROW not in set(best["method"])
     for _, cell in best.iterrows():  # the best other is chosen by validation, among the non-LLKD rows of its cell
         cell_rows = results.cells[(results.cells["condition"] == cell["condition"]) & (results.cells["budget"] == cell["budget"])
                                   & (results.cells["method"] != LLKD_ROW)]
         assert cell["val_macro_f1_mean"] == cell_rows["val_macro_f1_mean"].max()
-    quality = {c.name: c.quality() for c in conditions}
-    text = conclusion(best, pd.DataFrame(quality).T)
-    assert "With the real teachers" in text and "In the controlled simulation" in text and "at 3 steps" in text
+    text = conclusion(best, teacher_table(conditions))
+    assert "With the real teachers" in text and "With the calibrated simulations" in text and "at 3 steps" in text
+    check = simulation_check(results.cells, conditions[0].name, conditions[1].name)
+    assert len(check) == 2 * len(methods) and check["inside"].dtype == bool
+    assert ((check["real_low"] <= check["real_mean"]) & (check["real_mean"] <= check["real_high"])).all()
+    regime = paper_regime(conditions[:1], results, 3, [0, 1], config, 16, replicates=100, progress=False, methods=methods)
+    assert list(regime["student"]) == ["map's student", "paper's student"]
+    assert regime["verdict"].notna().all() and (regime["best other"] == best.iloc[1]["method"]).all()
 
 
 def test_the_calibrated_simulation_hits_its_targets_and_errs_where_the_real_teacher_does():

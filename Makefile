@@ -15,7 +15,7 @@ COMPILE = $(BIN)/uv pip compile --quiet --universal --python-version 3.11 --no-e
 	--custom-compile-command "make lock" \
 	$(addprefix --no-emit-package ,$(TORCH_CUDA_RUNTIME))
 
-.PHONY: setup setup-llama-cpp lock params reproduce when-llkd-helps workshop site test bench bench-gpu refs clean
+.PHONY: setup setup-llama-cpp lock params reproduce when-llkd-helps when-llkd-helps-yahoo workshop site test bench bench-gpu refs clean
 
 setup: $(VENV)/.installed
 
@@ -52,6 +52,10 @@ reproduce: setup
 # Notebook 05 on its own config (the teacher ladder x budgets; its cold time is in README).
 when-llkd-helps: setup
 	$(BIN)/llkd-nb run configs/when_llkd_helps.yaml
+
+# The same on Yahoo! Answers.
+when-llkd-helps-yahoo: setup
+	$(BIN)/llkd-nb run configs/yahoo_when_llkd_helps.yaml
 
 # The workshop track: notebooks 01-04 on a smaller study, under 10 minutes on 2 cores (papers/workshop.md).
 workshop: setup

@@ -2,7 +2,7 @@
 
     llkd-nb run configs/default.yaml      # notebooks 01 -> 04 into runs/<name>/
     llkd-nb predict runs/default/student texts.csv   # label new texts with a run's student
-    llkd-nb teacher-profile runs/default  # how good is the teacher: scores with intervals on labelled texts
+    llkd-nb teacher-profile runs/default --map runs/when_llkd_helps  # how good is the teacher, and what to use
     llkd-nb keys                          # every study key, its default and meaning
     llkd-nb list-datasets
     llkd-nb list-methods
@@ -172,6 +172,8 @@ def main(argv: list[str] | None = None) -> int:
     profile.add_argument("--labelled", type=Path, help="a labelled sample of the run's texts (.csv/.jsonl: id, label); "
                                                        "default: the pool's gold, else the validation and test texts'")
     profile.add_argument("--replicates", type=int, default=1000, help="bootstrap replicates")
+    profile.add_argument("--map", type=Path, help="notebook 05's run folder (e.g. runs/when_llkd_helps): place the teacher "
+                                                  "on its decision map and name the method it recommends")
     commands.add_parser("keys", help="every study key: default, owner, notebooks, meaning")
     params = commands.add_parser("params", help="maintainers: rewrite the notebooks' parameters cells and "
                                                 "configs/default.yaml from the dataclasses")
@@ -185,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "keys":
         list_keys()
     elif args.command == "report":
-        from .report import merge_sections, readme_summary, replace_block, run_report
+        from .report import merge_sections, readme_block, replace_block, run_report
 
         existing = args.output.read_text() if args.output.exists() else ""
         sections = {run.name: run_report(run, f"Run `{run.name}`") for run in args.runs}
@@ -194,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
             text = args.readme.read_text()
             for run in args.runs:
                 if f"<!-- report:{run.name} -->" in text:
-                    text = replace_block(text, run.name, readme_summary(run))
+                    text = replace_block(text, run.name, readme_block(run))
             args.readme.write_text(text)
             print(f"wrote the README blocks of {', '.join(run.name for run in args.runs)} in {args.readme}")
         print(f"wrote {args.output}")
@@ -217,16 +219,24 @@ def main(argv: list[str] | None = None) -> int:
         from .data import DataError, read_table
         from .teacher_profile import teacher_profile
 
+        from .decision_map import load_map, recommendation
+
         try:
             sample = read_table(args.labelled) if args.labelled else None
             profile = teacher_profile(TeacherArtifact.load_from_run(args.run), sample, args.replicates,
                                       source=str(args.labelled))
-        except (DataError, OSError) as error:
+            decision_map = load_map(args.map) if args.map else None
+        except (DataError, OSError, ValueError) as error:
             print(f"llkd-nb: {error}", file=sys.stderr)
             return 2
         print(profile.describe(), "", "scores (95 % bootstrap interval over the texts):",
               profile.scores.round(3).to_string(), "", "accuracy per gold class:", profile.per_class.round(3).to_string(),
               sep="\n")
+        if decision_map is not None:
+            placed, advice = recommendation(*decision_map, profile.scores.loc["accuracy", "value"],
+                                            profile.scores.loc["auroc", "value"])
+            print("", f"on the decision map of {args.map}:", placed.round(3).to_string(index=False), "",
+                  advice.replace("**", ""), sep="\n")
     elif args.command == "list-methods":
         list_methods()
     elif args.command == "predict":

@@ -158,3 +158,16 @@ def recommendation(rule: MarginRule, best: pd.DataFrame, teachers: pd.DataFrame,
             advice = f"no detectable difference, so the simpler **{row.best_other}** (best at the nearest rung) serves as well"
         lines.append(f"At {row.budget} steps the fitted margin is {row.margin:+.3f} [{row.low:+.3f}, {row.high:+.3f}]: {advice}.")
     return placed, " ".join(lines)
+
+
+def load_map(run_dir) -> tuple[MarginRule, pd.DataFrame, pd.DataFrame]:
+    """The rule, the map's cells and its teachers from notebook 05's tables in ``run_dir``."""
+    from pathlib import Path
+
+    tables = Path(run_dir) / "tables"
+    paths = [tables / "05_best_other.csv", tables / "05_teachers.csv"]
+    if missing := [str(p) for p in paths if not p.exists()]:
+        raise FileNotFoundError(f"{', '.join(missing)} not found: run notebook 05 in {run_dir} first "
+                                "(`llkd-nb run configs/when_llkd_helps.yaml`)")
+    best, teachers = pd.read_csv(paths[0]), pd.read_csv(paths[1], index_col=0)
+    return MarginRule.fit(best, teachers), best, teachers

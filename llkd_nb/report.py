@@ -97,35 +97,55 @@ def _comparison(run: Path, study: dict) -> list[str]:
 
 
 def _conditions(run: Path, study: dict) -> list[str]:
-    from .conditions import SHORT_NAMES, conclusion
+    from .conditions import KINDS, SHORT_NAMES, conclusion
+    from .decision_map import load_map
 
-    teachers = pd.read_csv(run / "tables" / "05_teachers.csv", index_col=0)
-    best = pd.read_csv(run / "tables" / "05_best_other.csv")
+    rule, best, teachers = load_map(run)
     order = teachers["accuracy"].sort_values(ascending=False).index
     best["cell"] = [f"{r.llkd_minus:+.3f} [{r.low:+.3f}, {r.high:+.3f}] vs {SHORT_NAMES.get(r.method, r.method)}"
                     + (" **" + r.verdict + "**" if r.verdict != "no detectable difference" else "")
                     for r in best.itertuples()]
     grid = best.pivot(index="condition", columns="budget", values="cell")
     grid = grid.loc[[c for c in order if c in grid.index]]
-    grid.index = [f"{c} ({teachers.loc[c, 'accuracy']:.2f})" + (" *sim.*" if teachers.loc[c, "kind"] != "real" else "")
-                  for c in grid.index]
+    grid.index = [f"{c} ({teachers.loc[c, 'accuracy']:.2f}, {teachers.loc[c, 'auroc']:.2f})" for c in grid.index]
     grid.columns = [f"{b} steps" for b in grid.columns]
-    return [
+    lines = [
         "",
-        f"### When does LLKD help? Teacher strength x budget (notebook 05)",
+        "### When does LLKD help? The teacher ladder and the decision map (notebook 05)",
         "",
-        f"Budgets {study['budgets']} optimizer steps; few-shot teacher with {study['few_shot']} examples; simulated "
-        f"teachers at pool accuracy {study['simulated_accuracies']} (informativeness {study['informativeness']}). "
-        "Rows marked *sim.* are a **controlled simulation that uses the gold labels**; the others are real teachers.",
+        f"Budgets {study['budgets']} optimizer steps, each tuned; proxy teachers trained on {study['proxy_sizes']} spare "
+        f"gold texts; calibrated simulations at accuracy {study['simulated_accuracies']} x AUROC {study['simulated_aurocs']} "
+        "(null: the real teacher's). Kinds: " + "; ".join(f"`{k}`: {v}" for k, v in KINDS.items()) + ".",
         "",
         _table(run / "tables" / "05_teachers.csv", floatfmt=".3f"),
         "",
-        "LLKD − the best other method by validation (test macro-F1, paired 95 % interval over seeds and test texts):",
+        "LLKD − the best other method by validation (test macro-F1, paired 95 % interval over seeds and test texts, "
+        "Holm-corrected over the map's cells); rows: teacher (pool accuracy, AUROC):",
         "",
-        grid.rename_axis("teacher (pool accuracy)").to_markdown(),
+        grid.rename_axis("teacher").to_markdown(),
         "",
-        "**Conclusion (computed):** " + conclusion(best, teachers),
+        "**Conclusion (computed):** " + conclusion(best, teachers) + " " + rule.statement(),
     ]
+    if (run / "tables" / "05_paper_regime.csv").exists():
+        lines += ["", "The paper's student (the whole encoder trained) against the map's, same seeds and knobs:", "",
+                  pd.read_csv(run / "tables" / "05_paper_regime.csv").to_markdown(index=False, floatfmt=".3f")]
+    return lines
+
+
+def readme_rule(run_dir: str | Path) -> str:
+    """The README's three sentences on when to use LLKD, computed from notebook 05's tables."""
+    from .decision_map import load_map
+
+    run = Path(run_dir)
+    rule, best, teachers = load_map(run)
+    study = yaml.safe_load((run / "config" / "study.yaml").read_text())
+    counts = best["verdict"].value_counts()
+    return (f"- **{study['dataset']}** (run `{run.name}`): over {len(best)} teacher x budget cells, LLKD is detectably "
+            f"ahead of the best other method in {counts.get('better', 0)}, behind in {counts.get('worse', 0)} and "
+            f"indistinguishable in {counts.get('no detectable difference', 0)} (Holm-corrected). {rule.statement()} "
+            f"These hold for a {study['max_length']}-token student with {study['trainable_layers']} trainable layer(s), "
+            f"{len(study['seeds'])} seeds and the teachers measured here (the cells share seeds and test texts, so the "
+            "fit's intervals are a guide, not a test).\n")
 
 
 def _teacher_sentences(run: Path) -> str:
@@ -166,6 +186,12 @@ def readme_summary(run_dir: str | Path) -> str:
     return (f"- **{study['dataset']}** (run `{run.name}` at commit `{(record.get('git_commit') or 'unknown')[:10]}`, "
             f"{len(study['seeds'])} seeds, {len(study['tuning_seeds'])} tuning seeds). {_teacher_sentences(run)} "
             f"{headline(summary, verdicts)}\n")
+
+
+def readme_block(run_dir: str | Path) -> str:
+    """A run's README block: notebook 04's verdicts when it ran, else notebook 05's rule."""
+    run = Path(run_dir)
+    return readme_summary(run) if (run / "tables" / "04_summary.csv").exists() else readme_rule(run)
 
 
 def replace_block(text: str, name: str, body: str) -> str:

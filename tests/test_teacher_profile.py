@@ -63,3 +63,18 @@ def test_the_command_prints_the_profile_of_a_run(artifact, tmp_path, capsys):
     assert main(["teacher-profile", str(tmp_path), "--replicates", "100"]) == 0
     out = capsys.readouterr().out
     assert "accuracy" in out and "per gold class" in out and np.isfinite(teacher_profile(artifact, replicates=10).scores["value"]).all()
+
+
+def test_the_command_places_the_teacher_on_a_decision_map(artifact, tmp_path, capsys):
+    from test_decision_map import map_cells
+
+    artifact.save_to_run(tmp_path / "run")
+    best, teachers = map_cells(slope_auroc=1.0)
+    (tmp_path / "map" / "tables").mkdir(parents=True)
+    best.to_csv(tmp_path / "map" / "tables" / "05_best_other.csv", index=False)
+    teachers.to_csv(tmp_path / "map" / "tables" / "05_teachers.csv")
+    assert main(["teacher-profile", str(tmp_path / "run"), "--replicates", "50", "--map", str(tmp_path / "map")]) == 0
+    out = capsys.readouterr().out
+    assert "on the decision map of" in out and "nearest rung is teacher" in out and "At 180 steps" in out
+    assert main(["teacher-profile", str(tmp_path / "run"), "--map", str(tmp_path / "nowhere")]) == 2
+    assert "run notebook 05" in capsys.readouterr().err

@@ -169,6 +169,7 @@ class DataConfig:
     text_column: str = param("text", "local files: the column holding the text")
     label_column: str = param("label", "local files: the gold label column (absent: an unlabeled pool)")
     eval_dataset: str | None = param(None, "local files: a labeled file for validation and test")
+    dataset_revision: str | None = param(None, "hub datasets: a commit or tag that pins the data (None: the newest commit, recorded)")
     pool_size: int | None = param(600, "unlabeled texts for the student (None: all that the split leaves)")
     validation_size: int = param(200, "texts for model selection, scored against the teacher's labels")
     test_size: int | None = param(None, "None: the whole 20 % test split (or the rest of eval_dataset)")
@@ -280,12 +281,21 @@ def _check_class_names(spec: DatasetSpec, features) -> None:
                         f"{list(spec.labels)} (order matters: labels are stored as positions)")
 
 
-def _read_hub(spec: DatasetSpec) -> pd.DataFrame:
+def newest_hub_commit(hub_id: str) -> str:
+    """The commit the hub's dataset ``hub_id`` is at now (so that an unpinned run still names its data)."""
+    from huggingface_hub import HfApi
+
+    return HfApi().dataset_info(hub_id).sha
+
+
+def _read_hub(spec: DatasetSpec, revision: str | None = None) -> tuple[pd.DataFrame, str]:
+    """Every split of the hub dataset at ``revision`` (None: its newest commit), and the revision read."""
     from datasets import load_dataset  # imported here: slow, and only needed with hub access
 
+    revision = revision or newest_hub_commit(spec.hub_id)
     frames = []
     for split in spec.hub_splits:
-        part = load_dataset(spec.hub_id, spec.hub_config, split=split)
+        part = load_dataset(spec.hub_id, spec.hub_config, split=split, revision=revision)
         _check_class_names(spec, part.features)
         part = part.to_pandas()
         part["id"] = [f"{split}/{i}" for i in range(len(part))]
@@ -293,7 +303,7 @@ def _read_hub(spec: DatasetSpec) -> pd.DataFrame:
             for field in spec.text_fields:
                 part[field] = _unescape_newlines(part[field].fillna("").astype(str))
         frames.append(part)
-    return pd.concat(frames, ignore_index=True)
+    return pd.concat(frames, ignore_index=True), revision
 
 
 def normalise_frame(raw: pd.DataFrame, spec: DatasetSpec, labelled: bool | None = True) -> pd.DataFrame:
@@ -344,8 +354,11 @@ def normalise_frame(raw: pd.DataFrame, spec: DatasetSpec, labelled: bool | None 
 
 
 def load_dataset_frame(spec: DatasetSpec, source: Literal["offline", "hub", "local"] = "offline",
-                       path: str | Path | None = None, labelled: bool | None = True) -> pd.DataFrame:
-    """Load and validate a whole dataset as an ``id, text, label`` frame."""
+                       path: str | Path | None = None, labelled: bool | None = True,
+                       revision: str | None = None) -> pd.DataFrame:
+    """Load and validate a whole dataset as an ``id, text, label`` frame; a hub dataset is read at
+    ``revision`` (None: its newest commit), and the commit read is in ``frame.attrs["revision"]``."""
+    read_revision = None
     if source == "local":  # errors name the file they come from (the pool's or the eval file)
         raw = read_table(path or spec.name)
         spec = replace(spec, name=str(path or spec.name))
@@ -353,10 +366,12 @@ def load_dataset_frame(spec: DatasetSpec, source: Literal["offline", "hub", "loc
         raw = OFFLINE_READERS[spec.offline]()
         spec = replace(spec, text_fields=("text",), label_field="label")
     elif spec.hub_id is not None:
-        raw = _read_hub(spec)
+        raw, read_revision = _read_hub(spec, revision)
     else:
         raise DataError(f"{spec.name}: no {source} form")
-    return normalise_frame(raw, spec, labelled)
+    frame = normalise_frame(raw, spec, labelled)
+    frame.attrs["revision"] = read_revision
+    return frame
 
 
 @dataclass(frozen=True)
@@ -404,6 +419,7 @@ class Splits:
     seed: int
     duplicates: Deduplication = Deduplication()
     spare: pd.DataFrame | None = None
+    revision: str | None = None  # the hub commit the data was read at (None: offline or local data)
 
     def frames(self) -> dict[str, pd.DataFrame]:
         return {"pool": self.pool, "validation": self.validation, "test": self.test}
@@ -465,7 +481,8 @@ def load_splits(config: DataConfig) -> Splits:
       (scored against the teacher's labels only) and there is no test set.
     """
     spec, source = config.spec(), config.resolved_source()
-    main = load_dataset_frame(spec, source, config.dataset, labelled=None if config.is_local else True)
+    main = load_dataset_frame(spec, source, config.dataset, labelled=None if config.is_local else True,
+                              revision=config.dataset_revision)
     held_out = None
     if config.eval_dataset is not None:
         held_out = load_dataset_frame(spec, "local", config.eval_dataset, labelled=True)
@@ -496,4 +513,5 @@ def load_splits(config: DataConfig) -> Splits:
         splits = split_dataset(combined, seed=seed, validation_size=config.validation_size,
                                pool_size=config.pool_size, test_size=config.test_size)
     splits.duplicates = duplicates
+    splits.revision = main.attrs.get("revision")
     return splits

@@ -133,5 +133,6 @@ def label_all(data: DataConfig, config: TeacherConfig, spec: DatasetSpec, splits
         "dataset": data.dataset, "verbalizers": list(spec.verbalizers), "task": spec.task, "teacher": teacher.name,
         "teacher_fingerprint": teacher.fingerprint, "prompt": asdict(prompt),
         "duplicates_removed": asdict(splits.duplicates), "data": values_of(data), "teacher_config": values_of(config),
+        "data_revision": splits.revision,
     })
     return LabelingRun(artifact=artifact, newly_scored=newly_scored)

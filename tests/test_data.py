@@ -213,13 +213,14 @@ def test_hub_loaders_on_local_data_in_the_hub_format(monkeypatch, name):
     spec = REGISTRY[name]
     calls = []
 
-    def fake_load_dataset(hub_id, config=None, split=None):
-        calls.append((hub_id, config, split))
+    def fake_load_dataset(hub_id, config=None, split=None, revision=None):
+        calls.append((hub_id, config, split, revision))
         return hub_dataset(name, split)
 
     monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
-    frame = load_dataset_frame(spec, "hub")
-    assert calls == [(spec.hub_id, spec.hub_config, split) for split in spec.hub_splits]
+    frame = load_dataset_frame(spec, "hub", revision="v1.0")
+    assert calls == [(spec.hub_id, spec.hub_config, split, "v1.0") for split in spec.hub_splits]
+    assert frame.attrs["revision"] == "v1.0"
     assert len(frame) == 2 * len(spec.hub_splits)
     for split in spec.hub_splits:  # each split's own rows, under its own ids
         part = frame[frame["id"].str.startswith(f"{split}/")]
@@ -238,8 +239,8 @@ def test_yahoo_hub_texts_lose_their_literal_newline_escapes(monkeypatch):
     import datasets
 
     rows = {**HUB_ROWS["yahoo_answers"], "best_answer": ["first line\\nsecond line", "nobody"]}
-    monkeypatch.setattr(datasets, "load_dataset", lambda hub_id, config=None, split=None: datasets.Dataset.from_dict(rows))
-    frame = load_dataset_frame(REGISTRY["yahoo_answers"], "hub")
+    monkeypatch.setattr(datasets, "load_dataset", lambda hub_id, config=None, split=None, revision=None: datasets.Dataset.from_dict(rows))
+    frame = load_dataset_frame(REGISTRY["yahoo_answers"], "hub", revision="main")
     assert not frame["text"].str.contains("\\n", regex=False).any()
     assert "first line second line" in frame["text"].iloc[0]
 
@@ -250,6 +251,30 @@ def test_class_label_names_in_another_order_are_an_error(monkeypatch):
     swapped = ["joy", "sadness", "love", "anger", "fear", "surprise"]
     features = datasets.Features({"text": datasets.Value("string"), "label": datasets.ClassLabel(names=swapped)})
     dataset = datasets.Dataset.from_dict(HUB_ROWS["emotion"], features=features)
-    monkeypatch.setattr(datasets, "load_dataset", lambda hub_id, config=None, split=None: dataset)
+    monkeypatch.setattr(datasets, "load_dataset", lambda hub_id, config=None, split=None, revision=None: dataset)
     with pytest.raises(DataError, match=r"emotion: the hub's label names .* differ from the registry's"):
-        load_dataset_frame(REGISTRY["emotion"], "hub")
+        load_dataset_frame(REGISTRY["emotion"], "hub", revision="main")
+
+
+def test_an_unpinned_hub_dataset_is_read_at_its_newest_commit_which_the_split_records(monkeypatch):
+    """Without dataset_revision the loader asks the hub which commit is newest, reads exactly that
+    commit (every split the same one), and the split keeps it for the artifact."""
+    import datasets
+    import huggingface_hub
+
+    revisions = []
+
+    def fake_load_dataset(hub_id, config=None, split=None, revision=None):
+        revisions.append(revision)
+        return hub_dataset("emotion", split)
+
+    class FakeApi:
+        def dataset_info(self, hub_id):
+            assert hub_id == "dair-ai/emotion"
+            return type("Info", (), {"sha": "abc123"})()
+
+    monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
+    monkeypatch.setattr(huggingface_hub, "HfApi", FakeApi)
+    frame = load_dataset_frame(REGISTRY["emotion"], "hub")
+    assert revisions == ["abc123"] * 3 and frame.attrs["revision"] == "abc123"
+    assert load_dataset_frame(get_spec("bbc_news"), "offline").attrs["revision"] is None

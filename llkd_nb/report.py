@@ -128,7 +128,8 @@ def _conditions(run: Path, study: dict) -> list[str]:
     ]
     if (run / "tables" / "05_paper_regime.csv").exists():
         lines += ["", "The paper's student (the whole encoder trained) against the map's, same seeds and knobs:", "",
-                  pd.read_csv(run / "tables" / "05_paper_regime.csv").to_markdown(index=False, floatfmt=".3f")]
+                  pd.read_csv(run / "tables" / "05_paper_regime.csv").drop(columns="seconds per run")
+                  .to_markdown(index=False, floatfmt=".3f")]
     return lines
 
 

@@ -23,7 +23,8 @@ SMALL = {
     "04_baseline_comparison": {**STUDENT, "seeds": [0, 1], "bootstrap_replicates": 200},
     "05_when_llkd_helps": {"pool_size": 40, "validation_size": 10, "test_size": 25, "max_words": 40, **STUDENT,
                            "seeds": [0, 1], "bootstrap_replicates": 200, "budgets": [4, 8], "proxy_sizes": [10, 30],
-                           "simulated_aurocs": [None, 0.9], "paper_regime_seeds": 2, "tuning_seeds": [100]},
+                           "simulated_aurocs": [None, 0.9], "paper_regime_seeds": 2, "paper_regime_max_length": 24,
+                           "tuning_seeds": [100]},
 }
 
 

@@ -41,23 +41,29 @@ def _numbers(text: str, decimals: str = "3") -> set[float]:
     return {round(float(number), 3) for number in re.findall(rf"\d+\.\d{{{decimals}}}\b", text)}
 
 
+# Which committed notebooks show the numbers of each reported run.
+SHOWN_BY = {"default": ("01_teacher_labeling", "02_confidence_analysis", "04_baseline_comparison"),
+            "when_llkd_helps": ("05_when_llkd_helps",)}
+
+
+@pytest.mark.parametrize("run", sorted(SHOWN_BY))
 @pytest.mark.parametrize("where", ["README.md", "papers/results.md"])
-def test_reported_numbers_of_the_default_run_are_the_committed_notebooks(where):
-    """Every three-decimal number that README's generated block and results.md's `default` section give
-    appears in the committed notebooks' outputs (02: the teacher; 04: the comparison): a rerun that
-    changes them fails here until `llkd-nb report runs/default` is run again."""
+def test_reported_numbers_of_a_run_are_the_committed_notebooks(where, run):
+    """Every three-decimal number that README's generated block and results.md's section of the run
+    give appears in the committed notebooks' outputs (the `default` run: 01 the teacher, 02 the premises,
+    04 the comparison; `when_llkd_helps`: 05 the map): a rerun that changes them fails here until
+    `llkd-nb report runs/<name>` is run again."""
     text = (ROOT / where).read_text()
     if where == "README.md":
-        text = text.split("<!-- report:default -->", 1)[1].split("<!-- /report:default -->", 1)[0]
+        text = text.split(f"<!-- report:{run} -->", 1)[1].split(f"<!-- /report:{run} -->", 1)[0]
     else:
-        text = text.split("## Run `default`", 1)[1].split("\n## Run `", 1)[0]
+        text = text.split(f"## Run `{run}`", 1)[1].split("\n## Run `", 1)[0]
     text = PER_SEED.sub("", text)  # a notebook's table cuts the per-seed lists short; the CSV keeps them
     numbers = _numbers(text)
-    assert numbers, f"{where} reports no numbers of the default run"
-    shown = "".join(_outputs(ROOT / "notebooks" / f"{name}.ipynb")
-                    for name in ("01_teacher_labeling", "02_confidence_analysis", "04_baseline_comparison"))
+    assert numbers, f"{where} reports no numbers of the {run} run"
+    shown = "".join(_outputs(ROOT / "notebooks" / f"{name}.ipynb") for name in SHOWN_BY[run])
     missing = numbers - _numbers(shown, "1,3")
-    assert not missing, f"{where} gives numbers that notebooks 01, 02 and 04 do not show: {sorted(missing)}"
+    assert not missing, f"{where} gives numbers that notebooks {SHOWN_BY[run]} do not show: {sorted(missing)}"
     pairs = re.findall(r"\d+\.\d{3} ± \d+\.\d{3}|\[[+\-−]?\d+\.\d{3}, [+\-−]?\d+\.\d{3}\]", text)
     unmatched = [pair for pair in pairs if pair not in shown]  # a mean with its std, an interval: verbatim
     assert not unmatched, f"{where} gives scores or intervals that the notebooks do not show: {unmatched}"

@@ -51,6 +51,18 @@ def teacher_scores(artifact: TeacherArtifact, split: str = "pool") -> pd.DataFra
     return pd.DataFrame(rows).T.rename_axis("calibration")
 
 
+def gold_split(artifact: TeacherArtifact) -> tuple[str | None, str]:
+    """Where the teacher can be checked against gold, and a phrase naming those texts: the pool when
+    it is labelled, else the test set (a practitioner's unlabeled pool with a labelled eval file), else
+    ``None`` and what is missing."""
+    for split, phrase in (("pool", "the pool's {} gold-labelled texts"),
+                          ("test", "the {} gold-labelled test texts (the pool has no gold labels)")):
+        if artifact.has_gold(split):
+            return split, phrase.format(len(artifact.split(split)))
+    return None, ("no gold labels on the pool or the test set: give a labelled file (eval_dataset) to measure "
+                  "the teacher")
+
+
 def calibration_curves(artifact: TeacherArtifact, split: str = "pool", num_bins: int = 10) -> tuple[dict, dict]:
     """Per calibration: reliability table and accuracy-vs-coverage table."""
     gold = artifact.gold(split)

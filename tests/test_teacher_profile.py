@@ -78,3 +78,17 @@ def test_the_command_places_the_teacher_on_a_decision_map(artifact, tmp_path, ca
     assert "on the decision map of" in out and "nearest rung is teacher" in out and "At 180 steps" in out
     assert main(["teacher-profile", str(tmp_path / "run"), "--map", str(tmp_path / "nowhere")]) == 2
     assert "run notebook 05" in capsys.readouterr().err
+
+
+def test_notebooks_01_and_02_check_the_teacher_where_gold_exists(artifact):
+    """The pool when it is labelled, else the test set (an unlabeled pool with a labelled eval file),
+    else nowhere, with what is missing."""
+    from llkd_nb.analysis import gold_split
+
+    assert gold_split(artifact) == ("pool", "the pool's 200 gold-labelled texts")
+    split, phrase = gold_split(without_pool_gold(artifact))
+    assert split == "test" and phrase.startswith("the 100 gold-labelled test texts")
+    nothing = copy.deepcopy(artifact)
+    nothing.frame["gold"] = None
+    split, phrase = gold_split(nothing)
+    assert split is None and "eval_dataset" in phrase

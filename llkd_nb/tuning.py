@@ -89,10 +89,41 @@ def tune(method: Method, data: TrainingData, features: DataFeatures, config: Tra
             if on_run is not None:
                 on_run()
         candidates.append({"params": dict(overrides), "scores": scores})
+    return _best(method.name, candidates, seeds, key, config.model_selection)
+
+
+def _best(name: str, candidates: list[dict], seeds: list[int], key: str, model_selection: str) -> Tuned:
+    """The candidate with the best mean score; one that starved on any seed is never chosen."""
     means = [-np.inf if any(s is None for s in c["scores"]) else np.mean(c["scores"]) for c in candidates]
-    chosen = candidates[int(np.argmax(means))]["params"]
-    return Tuned(method=method.name, chosen=chosen, candidates=candidates, seeds=list(seeds), key=key,
-                 model_selection=config.model_selection)
+    return Tuned(method=name, chosen=candidates[int(np.argmax(means))]["params"], candidates=candidates,
+                 seeds=list(seeds), key=key, model_selection=model_selection)
+
+
+LEARNING_RATES = (1e-4, 3e-4, 1e-3, 3e-3)
+LEARNING_RATE = "learning rate"  # the name its record is saved under (tuning/learning_rate.json)
+
+
+def tune_learning_rate(method: Method, artifact: TeacherArtifact, config: TrainConfig, seeds: list[int],
+                       run_dir: str | Path, features: DataFeatures | None = None, cache: RunCache | None = None,
+                       grid: tuple[float, ...] = LEARNING_RATES) -> Tuned:
+    """The learning rate every method then shares, tuned once on ``method`` (all pseudo-labels: no
+    selection knob to interact with) over ``grid``, on the tuning seeds, by the model-selection score.
+    Saved in the run folder and reused while nothing it depends on changed."""
+    key = tuning_key(method, replace(config, lr=max(grid)), seeds, artifact) + ":" + ",".join(map(str, grid))
+    saved = Tuned.load(run_dir, LEARNING_RATE, config.model_selection)
+    if saved is not None and saved.key == key:
+        return saved
+    data = TrainingData.from_artifact(artifact, method.targets, config.model_selection)
+    features = features or DataFeatures.encode(data, config)
+    candidates = []
+    for lr in grid:
+        runs = [train_run(data, method.strategy, method.params, replace(config, lr=lr, seed=seed), features, cache)
+                for seed in seeds]
+        candidates.append({"params": {"lr": lr}, "scores": [
+            None if run.starved else run.metrics[validation_score(config.model_selection)] for run in runs]})
+    tuned = _best(LEARNING_RATE, candidates, seeds, key, config.model_selection)
+    tuned.save(run_dir)
+    return tuned
 
 
 def tune_all(methods: list[Method], artifact: TeacherArtifact, config: TrainConfig, seeds: list[int],

@@ -68,3 +68,16 @@ def test_a_choice_at_a_grid_edge_names_what_lies_past_it():
     assert llkd.edge(llkd.grid[1]) == ""
     assert "lower limit" in llkd.edge(llkd.grid[0]) and "first value" in llkd.edge(llkd.grid[0])
     assert all(all(m.beyond) for m in comparison_methods() if m.grid)  # every tuned method names both edges
+
+
+def test_the_shared_learning_rate_is_tuned_once_on_all_pseudo_labels_and_reused(tmp_path, artifact, monkeypatch):
+    method = method_named(comparison_methods(), "all pseudo-labels")
+    tuned = tuning.tune_learning_rate(method, artifact, CONFIG, [100, 101], tmp_path, grid=(1e-4, 1e-2))
+    table = tuned.table()
+    assert list(table.index) == ["lr=0.0001", "lr=0.01"] and table["chosen"].sum() == 1
+    assert tuned.chosen == {"lr": float(table["validation macro-F1"].idxmax().split("=")[1])}
+    assert (tmp_path / "tuning" / "learning_rate.json").exists()
+    monkeypatch.setattr(tuning, "train_run", lambda *a, **k: pytest.fail("retrained a saved learning rate"))
+    assert tuning.tune_learning_rate(method, artifact, CONFIG, [100, 101], tmp_path, grid=(1e-4, 1e-2)).chosen == tuned.chosen
+    with pytest.raises(pytest.fail.Exception):  # another grid is another search
+        tuning.tune_learning_rate(method, artifact, CONFIG, [100, 101], tmp_path, grid=(1e-4, 3e-2))

@@ -281,18 +281,24 @@ def _check_class_names(spec: DatasetSpec, features) -> None:
                         f"{list(spec.labels)} (order matters: labels are stored as positions)")
 
 
-def newest_hub_commit(hub_id: str) -> str:
-    """The commit the hub's dataset ``hub_id`` is at now (so that an unpinned run still names its data)."""
+def hub_commit(hub_id: str, revision: str | None = None) -> str | None:
+    """The commit that ``revision`` (a commit, a tag or a branch; None: the newest) of the hub dataset
+    ``hub_id`` names, or None when the hub cannot be asked (offline, e.g. ``HF_HUB_OFFLINE=1``)."""
     from huggingface_hub import HfApi
 
-    return HfApi().dataset_info(hub_id).sha
+    try:
+        return HfApi().dataset_info(hub_id, revision=revision).sha
+    except Exception:  # no network, or the hub refuses: the data may still be in the local cache
+        return None
 
 
-def _read_hub(spec: DatasetSpec, revision: str | None = None) -> tuple[pd.DataFrame, str]:
-    """Every split of the hub dataset at ``revision`` (None: its newest commit), and the revision read."""
+def _read_hub(spec: DatasetSpec, revision: str | None = None) -> tuple[pd.DataFrame, str | None]:
+    """Every split of the hub dataset at ``revision`` (None: its newest commit), and the commit read
+    (None when the hub could not be asked and the datasets cache answered)."""
     from datasets import load_dataset  # imported here: slow, and only needed with hub access
 
-    revision = revision or newest_hub_commit(spec.hub_id)
+    commit = hub_commit(spec.hub_id, revision)
+    revision = commit or revision  # every split from the same commit
     frames = []
     for split in spec.hub_splits:
         part = load_dataset(spec.hub_id, spec.hub_config, split=split, revision=revision)
@@ -303,7 +309,7 @@ def _read_hub(spec: DatasetSpec, revision: str | None = None) -> tuple[pd.DataFr
             for field in spec.text_fields:
                 part[field] = _unescape_newlines(part[field].fillna("").astype(str))
         frames.append(part)
-    return pd.concat(frames, ignore_index=True), revision
+    return pd.concat(frames, ignore_index=True), commit
 
 
 def normalise_frame(raw: pd.DataFrame, spec: DatasetSpec, labelled: bool | None = True) -> pd.DataFrame:
@@ -357,7 +363,8 @@ def load_dataset_frame(spec: DatasetSpec, source: Literal["offline", "hub", "loc
                        path: str | Path | None = None, labelled: bool | None = True,
                        revision: str | None = None) -> pd.DataFrame:
     """Load and validate a whole dataset as an ``id, text, label`` frame; a hub dataset is read at
-    ``revision`` (None: its newest commit), and the commit read is in ``frame.attrs["revision"]``."""
+    ``revision`` (None: its newest commit), and the commit read is in ``frame.attrs["revision"]`` (None for
+    offline and local data, or when the hub could not be asked)."""
     read_revision = None
     if source == "local":  # errors name the file they come from (the pool's or the eval file)
         raw = read_table(path or spec.name)

@@ -203,7 +203,8 @@ MARKERS = {"real": "o", "proxy": "^", "simulated": "s"}
 
 def scores_by_teacher(cells: pd.DataFrame, accuracy: dict[str, float], highlight: str, title: str) -> plt.Figure:
     """Test macro-F1 (mean over seeds, bars: one std) of each method against the teacher's pool accuracy,
-    one panel per budget; one marker per kind of teacher (:data:`MARKERS`), each kind's points joined."""
+    one panel per budget; one marker per kind of teacher (:data:`MARKERS`); the proxy rungs, which differ
+    in accuracy alone, are joined by a line."""
     budgets = sorted(cells["budget"].unique())
     fig, axes = plt.subplots(1, len(budgets), figsize=(4.2 * len(budgets), 4), sharey=True, squeeze=False)
     methods = list(dict.fromkeys(cells["method"]))
@@ -212,11 +213,15 @@ def scores_by_teacher(cells: pd.DataFrame, accuracy: dict[str, float], highlight
             part = cells[(cells["budget"] == budget) & (cells["method"] == method)]
             part = part.assign(accuracy=part["condition"].map(accuracy)).sort_values("accuracy")
             colour, width = ("C3", 2.4) if method == highlight else (f"C{k if k < 3 else k + 1}", 1.2)
+            labelled = False
             for kind, marker in MARKERS.items():
                 points = part[part["kind"] == kind]
+                if points.empty:
+                    continue
                 ax.errorbar(points["accuracy"], points["macro_f1_mean"], yerr=points["macro_f1_std"], marker=marker,
-                            color=colour, linewidth=width if kind == "proxy" else 0.8, capsize=2,
-                            label=method if kind == "proxy" else None, markeredgecolor="black" if kind == "real" else colour)
+                            color=colour, linewidth=width if kind == "proxy" else 0.0, elinewidth=1.0, capsize=2,
+                            label=None if labelled else method, markeredgecolor="black" if kind == "real" else colour)
+                labelled = True
         ax.set(title=f"{budget} steps", xlabel="teacher accuracy on the pool")
     axes[0, 0].set_ylabel("student test macro-F1 (mean ± std over seeds)")
     axes[0, -1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))

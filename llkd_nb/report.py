@@ -70,7 +70,7 @@ def _comparison(run: Path, study: dict) -> list[str]:
         "",
         f"Notebook 04: pool {sizes['pool']} / validation {sizes['validation']} / test {sizes['test']} (after removing "
         f"{duplicates.get('exact', 0)} exact and {duplicates.get('near', 0)} near duplicates); {study['num_examples']} "
-        f"in-context examples; {study['max_steps']} optimizer steps for every method.",
+        f"in-context examples; {study['max_steps']} optimizer steps for every method{_learning_rate(run, study)}.",
         "",
         "### Test scores and costs (mean ± std over seeds)",
         "",
@@ -96,6 +96,16 @@ def _comparison(run: Path, study: dict) -> list[str]:
     return lines
 
 
+def _learning_rate(run: Path, study: dict) -> str:
+    """How the shared learning rate was set: tuned by notebook 04 (its record), else the study's."""
+    from .tuning import LEARNING_RATE, Tuned
+
+    record = Tuned.load(run, LEARNING_RATE, study["model_selection"]) if study["tune"] else None
+    if record is None:
+        return f", learning rate {study['lr']:g} (not tuned)"
+    return f", learning rate {record.chosen['lr']:g} (tuned once on all pseudo-labels, shared by every method)"
+
+
 def _conditions(run: Path, study: dict) -> list[str]:
     from .conditions import KINDS, SHORT_NAMES, conclusion
     from .decision_map import load_map
@@ -103,7 +113,7 @@ def _conditions(run: Path, study: dict) -> list[str]:
     rule, best, teachers = load_map(run)
     order = teachers["accuracy"].sort_values(ascending=False).index
     best["cell"] = [f"{r.llkd_minus:+.3f} [{r.low:+.3f}, {r.high:+.3f}] vs {SHORT_NAMES.get(r.method, r.method)}"
-                    + (" **" + r.verdict + "**" if r.verdict != "no detectable difference" else "")
+                    + (f" **{r.verdict}**" if pd.notna(r.verdict) and r.verdict != "no detectable difference" else "")
                     for r in best.itertuples()]
     grid = best.pivot(index="condition", columns="budget", values="cell")
     grid = grid.loc[[c for c in order if c in grid.index]]
@@ -134,7 +144,8 @@ def _conditions(run: Path, study: dict) -> list[str]:
 
 
 def readme_rule(run_dir: str | Path) -> str:
-    """The README's three sentences on when to use LLKD, computed from notebook 05's tables."""
+    """The README's sentences on when to use LLKD (the cells' verdicts, the rule, its limits), computed
+    from notebook 05's tables."""
     from .decision_map import load_map
 
     run = Path(run_dir)
@@ -144,7 +155,9 @@ def readme_rule(run_dir: str | Path) -> str:
     return (f"- **{study['dataset']}** (run `{run.name}`): over {len(best)} teacher x budget cells, LLKD is detectably "
             f"ahead of the best other method in {counts.get('better', 0)}, behind in {counts.get('worse', 0)} and "
             f"indistinguishable in {counts.get('no detectable difference', 0)} (Holm-corrected). {rule.statement()} "
-            f"These hold for a {study['max_length']}-token student with {study['trainable_layers']} trainable layer(s), "
+            f"These hold for a {study['max_length']}-token student with "
+            f"{'every layer' if study['trainable_layers'] is None else 'its top %d layer(s)' % study['trainable_layers']} "
+            "trained, "
             f"{len(study['seeds'])} seeds and the teachers measured here (the cells share seeds and test texts, so the "
             "fit's intervals are a guide, not a test).\n")
 

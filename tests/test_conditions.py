@@ -105,7 +105,9 @@ def test_the_grid_tunes_every_budget_and_runs_every_method_and_teacher(artifact)
     assert "With the real teachers" in text and "With the calibrated simulations" in text and "at 3 steps" in text
     check = simulation_check(results.cells, conditions[0].name, conditions[1].name)
     assert len(check) == 2 * len(methods) and check["inside"].dtype == bool
-    assert ((check["real_low"] <= check["real_mean"]) & (check["real_mean"] <= check["real_high"])).all()
+    twin = results.cells[results.cells["condition"] == conditions[1].name].set_index(["budget", "method"])["macro_f1_mean"]
+    assert (check.set_index(["budget", "method"])["simulated_mean"] == twin).all()
+    assert (check["inside"] == ((check["real_low"] <= twin.to_numpy()) & (twin.to_numpy() <= check["real_high"]))).all()
     regime = paper_regime(conditions[:1], results, 3, [0, 1], config, 16, replicates=100, progress=False, methods=methods)
     assert list(regime["student"]) == ["map's student", "paper's student"]
     assert regime["verdict"].notna().all() and (regime["best other"] == best.iloc[1]["method"]).all()
@@ -134,3 +136,15 @@ def test_the_calibrated_simulation_hits_its_targets_and_errs_where_the_real_teac
     assert np.abs(confusions[0] - confusions[1]).mean() < 0.1
     with pytest.raises(ParameterError, match="cannot be reached"):
         calibrated_teacher(real, 0.7, 0.45)  # below chance: confidence would rank errors first
+
+
+def test_the_grid_without_tuning_and_with_a_repeated_teacher(artifact):
+    conditions = real_conditions(artifact)[1:]
+    methods = [method_named(comparison_methods(with_ceiling=False), name) for name in ("all pseudo-labels", LLKD_ROW)]
+    config = TrainConfig(max_length=16, batch_size=4, num_evals=1, device="cpu")
+    results = run_conditions(conditions, methods, [2], [0, 1], [100], config, replicates=100, tune_methods=False,
+                             progress=False)
+    assert results.tuning.empty and list(results.tuning.columns) == ["condition", "budget", "method", "params", "edge"]
+    assert results.chosen(conditions[0].name, 2) == {}
+    with pytest.raises(ValueError, match="share a name"):
+        run_conditions(conditions * 2, methods, [2], [0, 1], [100], config, replicates=100, progress=False)

@@ -218,9 +218,10 @@ def test_hub_loaders_on_local_data_in_the_hub_format(monkeypatch, name):
         return hub_dataset(name, split)
 
     monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
+    monkeypatch.setattr("llkd_nb.data.hub_commit", lambda hub_id, revision=None: "c0ffee")
     frame = load_dataset_frame(spec, "hub", revision="v1.0")
-    assert calls == [(spec.hub_id, spec.hub_config, split, "v1.0") for split in spec.hub_splits]
-    assert frame.attrs["revision"] == "v1.0"
+    assert calls == [(spec.hub_id, spec.hub_config, split, "c0ffee") for split in spec.hub_splits]
+    assert frame.attrs["revision"] == "c0ffee"
     assert len(frame) == 2 * len(spec.hub_splits)
     for split in spec.hub_splits:  # each split's own rows, under its own ids
         part = frame[frame["id"].str.startswith(f"{split}/")]
@@ -240,6 +241,7 @@ def test_yahoo_hub_texts_lose_their_literal_newline_escapes(monkeypatch):
 
     rows = {**HUB_ROWS["yahoo_answers"], "best_answer": ["first line\\nsecond line", "nobody"]}
     monkeypatch.setattr(datasets, "load_dataset", lambda hub_id, config=None, split=None, revision=None: datasets.Dataset.from_dict(rows))
+    monkeypatch.setattr("llkd_nb.data.hub_commit", lambda hub_id, revision=None: None)
     frame = load_dataset_frame(REGISTRY["yahoo_answers"], "hub", revision="main")
     assert not frame["text"].str.contains("\\n", regex=False).any()
     assert "first line second line" in frame["text"].iloc[0]
@@ -252,6 +254,7 @@ def test_class_label_names_in_another_order_are_an_error(monkeypatch):
     features = datasets.Features({"text": datasets.Value("string"), "label": datasets.ClassLabel(names=swapped)})
     dataset = datasets.Dataset.from_dict(HUB_ROWS["emotion"], features=features)
     monkeypatch.setattr(datasets, "load_dataset", lambda hub_id, config=None, split=None, revision=None: dataset)
+    monkeypatch.setattr("llkd_nb.data.hub_commit", lambda hub_id, revision=None: None)
     with pytest.raises(DataError, match=r"emotion: the hub's label names .* differ from the registry's"):
         load_dataset_frame(REGISTRY["emotion"], "hub", revision="main")
 
@@ -269,12 +272,20 @@ def test_an_unpinned_hub_dataset_is_read_at_its_newest_commit_which_the_split_re
         return hub_dataset("emotion", split)
 
     class FakeApi:
-        def dataset_info(self, hub_id):
+        def dataset_info(self, hub_id, revision=None):
             assert hub_id == "dair-ai/emotion"
-            return type("Info", (), {"sha": "abc123"})()
+            if revision == "offline":
+                raise ConnectionError("no network")
+            return type("Info", (), {"sha": {None: "abc123", "v1.0": "def456"}[revision]})()
 
     monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
     monkeypatch.setattr(huggingface_hub, "HfApi", FakeApi)
     frame = load_dataset_frame(REGISTRY["emotion"], "hub")
     assert revisions == ["abc123"] * 3 and frame.attrs["revision"] == "abc123"
+    revisions.clear()  # a tag is read, and recorded, as the commit it names
+    assert load_dataset_frame(REGISTRY["emotion"], "hub", revision="v1.0").attrs["revision"] == "def456"
+    assert revisions == ["def456"] * 3
+    revisions.clear()  # without the hub, the datasets cache answers: nothing is recorded as read
+    assert load_dataset_frame(REGISTRY["emotion"], "hub", revision="offline").attrs["revision"] is None
+    assert revisions == ["offline"] * 3
     assert load_dataset_frame(get_spec("bbc_news"), "offline").attrs["revision"] is None

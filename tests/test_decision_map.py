@@ -1,6 +1,8 @@
 """The decision map's rule: it recovers a known margin surface, states where LLKD is ahead, and places a
 teacher on the map with the method the map recommends."""
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -32,7 +34,9 @@ def test_the_rule_recovers_a_known_surface_and_says_where_llkd_is_ahead():
     assert accuracy["low"] < 0 < accuracy["high"]  # no effect, and the interval says so
     region = rule.region()
     assert (region["ahead"] > 0.3).all() and (region["behind"] > 0.3).all() and (region["best_auroc"] == 0.9).all()
-    assert "detectably ahead" in rule.statement() and "AUROC 0.90" in rule.statement()
+    statement = rule.statement()
+    assert "detectably ahead" in statement and re.search(r"AUROC 0\.90 and \d+ steps", statement)
+    assert ".0 steps" not in statement
     mean, low, high = rule.predict(0.6, 0.9, 60)
     assert low < mean < high and mean == pytest.approx(0.15, abs=0.01)
 
@@ -41,7 +45,7 @@ def test_a_flat_map_puts_llkd_ahead_nowhere():
     best, teachers = map_cells(slope_auroc=0.0, noise=0.02)
     rule = MarginRule.fit(best, teachers)
     assert (rule.region()["ahead"] == 0).all()
-    assert rule.statement().count("Nowhere in the measured range") == 1
+    assert rule.statement().count("Nowhere in the box the ladder spans") == 1
 
 
 def test_scatter_beyond_the_cells_own_errors_widens_the_rule():
@@ -54,7 +58,22 @@ def test_scatter_beyond_the_cells_own_errors_widens_the_rule():
 def test_too_few_cells_is_a_clear_error():
     best, teachers = map_cells(slope_auroc=1.0)
     with pytest.raises(ValueError, match="more than 4 cells"):
-        MarginRule.fit(best.head(4), teachers)
+        MarginRule.fit(best.iloc[::7].head(4), teachers)
+
+
+def test_a_feature_the_map_does_not_vary_is_left_out_and_said_so():
+    best, teachers = map_cells(slope_auroc=1.0)
+    rule = MarginRule.fit(best[best["budget"] == 60], teachers)  # one budget: log2(budget) is the intercept
+    assert np.isnan(rule.slopes().loc["per doubling of the budget", "effect"])
+    assert rule.slopes().loc["per +0.1 confidence AUROC", "effect"] == pytest.approx(0.1, abs=0.01)
+    assert "does not vary the budget" in rule.statement()
+
+
+def test_a_cell_with_no_spread_weighs_in_without_dominating():
+    best, teachers = map_cells(slope_auroc=1.0)
+    best.loc[0, ["llkd_minus", "se"]] = [0.5, 0.0]  # identical predictions on every seed: se 0
+    slope = MarginRule.fit(best, teachers).slopes().loc["per +0.1 confidence AUROC", "effect"]
+    assert np.isfinite(slope) and 0.0 < slope < 0.2
 
 
 def test_a_teacher_is_placed_at_its_nearest_rung_with_advice_per_budget():

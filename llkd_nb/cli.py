@@ -92,6 +92,7 @@ def run_study(study: Study, runs_dir: Path, notebooks_dir: Path = REPO_NOTEBOOKS
     names = list(NOTEBOOKS)
     selected = [names[n - 1] for n in sorted(set(study.run.notebooks))]
     timings = {}
+    caches = cache_state(study, run_dir)
     started = time.perf_counter()
     for position, name in enumerate(selected, 1):
         source = notebooks_dir / f"{name}.ipynb"
@@ -111,8 +112,41 @@ def run_study(study: Study, runs_dir: Path, notebooks_dir: Path = REPO_NOTEBOOKS
     total = time.perf_counter() - started
     timings["total"] = total
     (run_dir / "config" / "timings.yaml").write_text(yaml.safe_dump({k: round(v, 1) for k, v in timings.items()}))
+    record_timing(run_dir, timings, caches)
     print(f"study finished in {total / 60:.1f} min: {run_dir}", flush=True)
     return run_dir
+
+
+def cache_state(study: "Study", run_dir: Path) -> dict[str, int]:
+    """How full the caches a run reads are when it starts: texts the teacher cache holds, finished
+    training runs the run cache holds (both 0: a cold run)."""
+    import sqlite3
+
+    teacher = study.teacher.resolved_cache_path(run_dir)
+    texts = 0
+    if teacher.exists():
+        with sqlite3.connect(teacher) as connection:
+            try:
+                texts = connection.execute("SELECT COUNT(*) FROM scores").fetchone()[0]
+            except sqlite3.OperationalError:  # a file without the table: nothing cached
+                pass
+    runs = study.comparison.cache_for(run_dir)
+    return {"teacher_cache_texts": texts, "run_cache_runs": len(list(runs.directory.glob("*.npz"))) if runs else 0}
+
+
+def record_timing(run_dir: Path, timings: dict[str, float], caches: dict[str, int]) -> None:
+    """Append this run's minutes, commit and starting cache state to ``config/timings_history.yaml``,
+    so that a report can tell a cold run's time from a warm rerun's."""
+    from datetime import datetime, timezone
+
+    from .runinfo import git_commit
+
+    path = run_dir / "config" / "timings_history.yaml"
+    history = yaml.safe_load(path.read_text()) if path.exists() else []
+    history.append({"commit": (git_commit() or "unknown")[:10],
+                    "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                    "minutes": {k: round(v / 60, 1) for k, v in timings.items()}, **caches})
+    path.write_text(yaml.safe_dump(history, sort_keys=False))
 
 
 def list_datasets() -> None:

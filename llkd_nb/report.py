@@ -53,13 +53,26 @@ def run_report(run_dir: str | Path, title: str) -> str:
         f"tuning seeds {study['tuning_seeds']}.",
         "",
         f"Wall-clock of the run that made these tables: **{timings['total'] / 60:.1f} min** (notebooks, min: {minutes}; "
-        "a rerun reads the teacher cache and any tuning still valid, so it is faster than a cold run).",
+        "a rerun reads the teacher cache and any tuning still valid, so it is faster than a cold run). "
+        + _cold_run(run),
     ]
     if (run / "tables" / "04_summary.md").exists():
         lines += _comparison(run, study)
     if (run / "tables" / "05_best_other.csv").exists():
         lines += _conditions(run, study)
     return "\n".join(lines) + "\n"
+
+
+def _cold_run(run: Path) -> str:
+    """The last run of this folder that started with empty teacher and run caches, from its history."""
+    path = run / "config" / "timings_history.yaml"
+    history = yaml.safe_load(path.read_text()) if path.exists() else []
+    cold = [entry for entry in history if entry["teacher_cache_texts"] == 0 and entry["run_cache_runs"] == 0]
+    if not cold:
+        return "No recorded run of this folder started from empty caches."
+    entry = cold[-1]
+    return (f"From empty caches it took **{entry['minutes']['total']:.1f} min** (commit `{entry['commit']}`, notebooks, "
+            f"min: {', '.join(f'{name[:2]} {m:.1f}' for name, m in entry['minutes'].items() if name != 'total')}).")
 
 
 def _comparison(run: Path, study: dict) -> list[str]:

@@ -67,3 +67,15 @@ def test_reported_numbers_of_a_run_are_the_committed_notebooks(where, run):
     pairs = re.findall(r"\d+\.\d{3} ± \d+\.\d{3}|\[[+\-−]?\d+\.\d{3}, [+\-−]?\d+\.\d{3}\]", text)
     unmatched = [pair for pair in pairs if pair not in shown]  # a mean with its std, an interval: verbatim
     assert not unmatched, f"{where} gives scores or intervals that the notebooks do not show: {unmatched}"
+
+
+def test_the_report_tells_a_cold_run_from_a_warm_rerun(tmp_path):
+    from llkd_nb.cli import record_timing
+    from llkd_nb.report import _cold_run
+
+    (tmp_path / "config").mkdir()
+    assert _cold_run(tmp_path) == "No recorded run of this folder started from empty caches."
+    record_timing(tmp_path, {"01_teacher_labeling": 600.0, "total": 1260.0}, {"teacher_cache_texts": 0, "run_cache_runs": 0})
+    record_timing(tmp_path, {"01_teacher_labeling": 6.0, "total": 84.0}, {"teacher_cache_texts": 1300, "run_cache_runs": 400})
+    text = _cold_run(tmp_path)
+    assert "From empty caches it took **21.0 min**" in text and "01 10.0" in text

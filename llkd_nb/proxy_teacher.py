@@ -15,6 +15,15 @@ from .artifacts import TeacherArtifact, build_artifact
 from .data import DataError, Splits, take_stratified
 
 
+DECIMALS = 6  # the solver's last bits vary with the BLAS thread count; rounded, the run cache keys do not
+
+
+def stable(probs: np.ndarray) -> np.ndarray:
+    """Class probabilities rounded to :data:`DECIMALS` and renormalised: the same on every machine."""
+    rounded = np.round(probs, DECIMALS)
+    return rounded / rounded.sum(axis=1, keepdims=True)
+
+
 def proxy_teacher_artifact(splits: Splits, labels: list[str], n: int, seed: int = 0,
                            meta: dict | None = None) -> TeacherArtifact:
     """The artifact of a TF-IDF + logistic-regression teacher trained on ``n`` spare gold texts
@@ -37,7 +46,7 @@ def proxy_teacher_artifact(splits: Splits, labels: list[str], n: int, seed: int 
                           LogisticRegression(C=10.0, max_iter=2000))
     model.fit(train["text"], train["label"])
     columns = [list(model.classes_).index(label) for label in labels]  # stratified: every label is a class
-    raw = {name: model.predict_proba(frame["text"])[:, columns] if len(frame) else np.zeros((0, len(labels)))
+    raw = {name: stable(model.predict_proba(frame["text"])[:, columns]) if len(frame) else np.zeros((0, len(labels)))
            for name, frame in splits.frames().items()}
     return build_artifact(splits.frames(), raw, labels, "none", np.full(len(labels), 1 / len(labels)), {
         **(meta or {}), "teacher": f"proxy:tfidf-logreg:n={n}", "teacher_fingerprint": f"proxy:tfidf-logreg:n={n}:seed={seed}",

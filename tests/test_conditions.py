@@ -10,7 +10,7 @@ from llkd_nb.conditions import (
     simulated_conditions, simulation_check, teacher_table,
 )
 from llkd_nb.data import DataConfig, load_splits
-from llkd_nb.simulation import simulated_distribution
+from llkd_nb.simulation import calibrated_teacher, error_confusion, hand_out, labels_at_accuracy, ranking_scores
 from llkd_nb.methods import LLKD_ROW, comparison_methods, method_named
 from llkd_nb.metrics import confidence_auroc
 from llkd_nb.training import TrainConfig
@@ -28,26 +28,29 @@ def artifact():
                           {"dataset": "bbc_news", "teacher_config": {"num_examples": 0}})
 
 
-def test_simulated_teacher_hits_the_accuracy_and_keeps_every_confidence():
+def test_simulation_keeps_the_real_labels_and_confidences_and_sets_the_auroc():
     rng = np.random.default_rng(1)
-    probs = rng.dirichlet(np.ones(4) * 0.5, 5000)
-    gold = rng.integers(0, 4, 5000)
-    for accuracy in (0.3, 0.6, 0.9):
-        simulated = simulated_distribution(probs, gold, accuracy, 2.0, np.random.default_rng(0))
-        assert (simulated.argmax(axis=1) == gold).mean() == pytest.approx(accuracy, abs=0.02)
-        np.testing.assert_allclose(np.sort(simulated, axis=1), np.sort(probs, axis=1))  # a permutation per row
-        np.testing.assert_allclose(simulated.max(axis=1), probs.max(axis=1))
+    probs, gold = rng.dirichlet(np.ones(4) * 0.5, 3000), rng.integers(0, 4, 3000)
+    labels = probs.argmax(axis=1)
+    for auroc in (0.55, 0.8, 0.95):
+        simulated = hand_out(probs, labels, ranking_scores(labels == gold, auroc, np.random.default_rng(0)))
+        np.testing.assert_array_equal(simulated.argmax(axis=1), labels)  # every mistake is the real teacher's
+        np.testing.assert_allclose(np.sort(simulated.max(axis=1)), np.sort(probs.max(axis=1)))  # its confidences
+        np.testing.assert_allclose(np.sort(simulated, axis=1)[np.argsort(simulated.max(axis=1))],
+                                   np.sort(probs, axis=1)[np.argsort(probs.max(axis=1))])  # and its shapes
+        assert confidence_auroc(simulated.max(axis=1), labels == gold) == pytest.approx(auroc, abs=1e-3)
 
 
-def test_informativeness_sets_how_well_confidence_ranks_right_labels():
+def test_simulation_changes_only_the_labels_it_must_to_reach_an_accuracy():
     rng = np.random.default_rng(2)
-    probs, gold = rng.dirichlet(np.ones(4), 4000), rng.integers(0, 4, 4000)
-    auroc = {}
-    for informativeness in (0.0, 2.0):
-        simulated = simulated_distribution(probs, gold, 0.6, informativeness, np.random.default_rng(0))
-        auroc[informativeness] = confidence_auroc(simulated.max(axis=1), simulated.argmax(axis=1) == gold)
-    assert auroc[0.0] == pytest.approx(0.5, abs=0.03)
-    assert auroc[2.0] > 0.75
+    gold = rng.integers(0, 4, 1000)
+    labels = np.where(rng.random(1000) < 0.5, gold, (gold + 1) % 4)
+    confusion = error_confusion(labels, gold, 4)
+    for accuracy in (0.3, 0.5, 0.8):
+        moved = labels_at_accuracy(labels, gold, accuracy, confusion, np.random.default_rng(0))
+        assert (moved == gold).mean() == pytest.approx(accuracy, abs=1e-3)
+        assert (moved != labels).sum() == abs(round(accuracy * 1000) - (labels == gold).sum())
+        assert ((moved != gold) & (moved != labels) & (moved != (gold + 1) % 4)).sum() == 0  # wrong as the teacher is
 
 
 def test_the_ladder_names_each_kind_and_labels_the_same_texts(artifact):
@@ -114,8 +117,9 @@ def test_the_grid_tunes_every_budget_and_runs_every_method_and_teacher(artifact)
 
 
 def test_the_calibrated_simulation_hits_its_targets_and_errs_where_the_real_teacher_does():
-    """Fitted to a real teacher (a TF-IDF proxy here): accuracy and confidence AUROC on the pool within
-    0.02 of the targets, the real teacher's own by default; wrong labels follow its confusion matrix."""
+    """Fitted to a real teacher (a TF-IDF proxy here): accuracy and confidence AUROC on every split within
+    0.02 of the targets, the real teacher's own by default (then with its very labels); changed labels
+    follow its confusion matrix."""
     from llkd_nb.analysis import teacher_scores
     from llkd_nb.data import DataConfig, get_spec, load_splits
     from llkd_nb.proxy_teacher import proxy_teacher_artifact
@@ -126,15 +130,18 @@ def test_the_calibrated_simulation_hits_its_targets_and_errs_where_the_real_teac
     real_scores = teacher_scores(real, "pool").loc["none"]
     for accuracy, auroc in ((None, None), (0.7, 0.68), (0.7, 0.80), (0.5, 0.90)):
         simulated = calibrated_teacher(real, accuracy, auroc)
-        scores = teacher_scores(simulated, "pool").loc["none"]
-        assert abs(scores["accuracy"] - (accuracy or real_scores["accuracy"])) <= 0.02
-        assert abs(scores["auroc"] - (auroc or real_scores["auroc"])) <= 0.02
-        assert np.allclose(simulated.confidence("pool"), real.confidence("pool"))  # only the winners move
+        for split in ("pool", "validation", "test"):
+            scores = teacher_scores(simulated, split).loc["none"]
+            assert abs(scores["accuracy"] - (accuracy or teacher_scores(real, split).loc["none", "accuracy"])) <= 0.02
+            assert abs(scores["auroc"] - (auroc or real_scores["auroc"])) <= 0.02
+            assert np.allclose(np.sort(simulated.confidence(split)), np.sort(real.confidence(split)))  # reordered only
+        if accuracy is None:
+            assert (simulated.pseudo_labels("pool") == real.pseudo_labels("pool")).all()
     simulated = calibrated_teacher(real, 0.5, 0.8)
     gold = real.gold("pool")
     confusions = [error_confusion(a.probs("pool").argmax(axis=1), gold, 5) for a in (real, simulated)]
     assert np.abs(confusions[0] - confusions[1]).mean() < 0.1
-    with pytest.raises(ParameterError, match="cannot be reached"):
+    with pytest.raises(ParameterError, match=r"must lie in \(0.5, 1\)"):
         calibrated_teacher(real, 0.7, 0.45)  # below chance: confidence would rank errors first
 
 

@@ -257,6 +257,6 @@ def decision_map(best: pd.DataFrame, teachers: pd.DataFrame, rule, title: str) -
         ax.set(title=f"{budget} steps", xlabel="teacher accuracy on the pool")
     axes[0, 0].set_ylabel("teacher confidence AUROC on the pool")
     axes[0, -1].legend(fontsize=8, loc="lower right")
-    fig.colorbar(image, ax=axes[0, -1], label="LLKD − best other (points: measured; background: fit)")
+    fig.colorbar(image, ax=axes[0, -1], label="LLKD − best other\n(points: measured; background: fit)")
     fig.suptitle(title)
     return fig

@@ -33,7 +33,9 @@ class TeacherConfig:
     teacher_tokenizer: str | None = param(None, "server teachers: whose chat template renders the prompt (None: the weights the server reports, else teacher_model)")
     teacher_api_key_env: str = param("LLKD_TEACHER_API_KEY", "server teachers: the environment variable that holds the API key")
     teacher_concurrency: int = param(8, "server teachers: requests in flight at once")
-    teacher_timeout: float = param(120.0, "server teachers: seconds to wait for one answer (then retried, with backoff)")
+    teacher_timeout: float = param(120.0, "server teachers: seconds to wait for one answer (not retried: it may still be queued there)")
+    teacher_prompt_form: Literal["auto", "token_ids", "text"] = param(
+        "auto", "server teachers: send token ids (vLLM, SGLang) or text (llama-cpp-python's server); auto asks the server once")
     max_words: int = param(120, "the text is cut to its first words in the prompt")
     num_examples: int = param(0, "in-context examples, taken from the labelled validation set")
     calibration: Literal["none", "batch", "contextual"] = param(

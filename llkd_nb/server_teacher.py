@@ -1,16 +1,18 @@
 """The server teacher: any OpenAI-compatible ``/v1/completions`` endpoint with prompt log-probabilities.
 
-Each (text, label) pair is one request for ``prompt + label`` with ``echo`` and ``logprobs``: the
-server returns the log-probability of every prompt token, and the label's are summed (the convention of
+The teacher asks for ``prompt + label`` with ``echo`` and ``logprobs``: the server returns the
+log-probability of every prompt token, and the label's are summed (the convention of
 lm-evaluation-harness's ``local-completions`` model). vLLM, SGLang and llama-cpp-python's server return
 them; **llama.cpp's own ``llama-server`` does not**, and OpenAI's hosted models no longer do.
 
-Two ways to send the prompt, chosen once per server by :meth:`ServerTeacher.connect`:
+Two ways to send the prompt, chosen once per server by :meth:`ServerTeacher.connect` (or set):
 
 - **token ids** (vLLM, SGLang): exactly the ids the in-process teacher scores (prefix, text and label
-  encoded apart by the local tokenizer); the label is the last ``len(label)`` prompt tokens.
-- **text** (servers that take only strings, such as llama-cpp-python's): the server tokenizes the whole
-  string, and the label is the run of last prompt tokens whose text spells it.
+  encoded apart by the local tokenizer); the label is the last ``len(label)`` prompt tokens. A text's
+  K label prompts go in one request, as a list; its choices are read by ``index``.
+- **text** (servers that take only strings, such as llama-cpp-python's): one request per text and
+  label; the server tokenizes the whole string, and the label is the run of last prompt tokens whose
+  text spells it.
 
 Requests run concurrently (a bounded pool, one HTTP session per thread); 429, 5xx, connection errors
 and timeouts are retried with exponential backoff. The API key is read from an environment variable,
@@ -29,6 +31,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -56,20 +59,27 @@ class ServerError(RuntimeError):
         self.status = status
 
 
-def _echoed(response: dict, where: str) -> tuple[list, list, int]:
-    """``(tokens, token_logprobs, generated)`` of an echoed completion; the prompt's tokens come first."""
+def _choices(response: dict, count: int, where: str) -> tuple[list[dict], int]:
+    """The ``count`` choices of a completion, in the order of its prompts (by ``index``), and the tokens
+    generated over all of them (``usage`` sums over a request's prompts)."""
     try:
-        choice = response["choices"][0]
+        choices = sorted(response["choices"], key=lambda choice: choice.get("index", 0))
         generated = int(response["usage"]["completion_tokens"])
-        logprobs = choice.get("logprobs") or {}
     except (KeyError, IndexError, TypeError, ValueError, AttributeError) as error:
         raise ServerError(f"{where} answered without choices or usage: {str(response)[:300]}") from error
-    tokens, values = logprobs.get("tokens"), logprobs.get("token_logprobs")
-    if not isinstance(tokens, list) or not isinstance(values, list) or len(values) != len(tokens) \
-            or len(tokens) - generated < 2 \
-            or all(value is None for value in values[1: len(tokens) - generated]):  # no prompt log-probabilities
+    if len(choices) != count:
+        raise ServerError(f"{where} answered {len(choices)} choices to {count} prompts")
+    return choices, generated
+
+
+def _echoed(choice: dict, where: str) -> tuple[list, list]:
+    """``(tokens, token_logprobs)`` of one echoed choice: the prompt's tokens, then the generated one."""
+    logprobs = choice.get("logprobs") if isinstance(choice, dict) else None
+    tokens, values = (logprobs.get("tokens"), logprobs.get("token_logprobs")) if isinstance(logprobs, dict) else (None, None)
+    if not isinstance(tokens, list) or not isinstance(values, list) or len(values) != len(tokens) or len(tokens) < 2 \
+            or all(value is None for value in values[1:-1]):  # no prompt log-probabilities
         raise ServerError(f"{where} {NO_PROMPT_LOGPROBS}")
-    return tokens, values, generated
+    return tokens, values
 
 
 def check_url(url: str) -> None:
@@ -95,21 +105,27 @@ def _sum(values: list, where: str) -> float:
     return float(sum(values))
 
 
-def label_logprob_at(response: dict, prompt_length: int, label_length: int, where: str) -> float:
-    """``log p(label | context)`` from an echoed completion of the token ids ``context + label``
-    (``prompt_length`` ids in all): the sum over the label's ``label_length`` positions."""
-    tokens, values, generated = _echoed(response, where)
-    if len(tokens) - generated != prompt_length:
-        raise ServerError(f"{where} echoed {len(tokens) - generated} prompt tokens for the {prompt_length} token ids "
-                          "it was sent (did it add a BOS token?)")
-    return _sum(values[prompt_length - label_length: prompt_length], where)
+def label_logprobs_at(response: dict, prompt_lengths: list[int], label_lengths: list[int], where: str) -> list[float]:
+    """``log p(label | context)`` for each prompt of a completion of token ids ``context + label``
+    (``prompt_lengths[i]`` ids, the last ``label_lengths[i]`` of them the label): the sum over the label's
+    positions. The server must have echoed exactly the ids it was sent: one token more per prompt is a
+    BOS it added (it then scores another prompt than the in-process teacher)."""
+    choices, generated = _choices(response, len(prompt_lengths), where)
+    echoed = [_echoed(choice, where) for choice in choices]
+    extra = sum(len(tokens) for tokens, _ in echoed) - generated - sum(prompt_lengths)
+    if extra or any(not 0 <= len(tokens) - length <= 1 for (tokens, _), length in zip(echoed, prompt_lengths)):
+        raise ServerError(f"{where} echoed {sum(prompt_lengths) + extra} prompt tokens for the {sum(prompt_lengths)} "
+                          f"token ids of {len(prompt_lengths)} prompt(s) it was sent (did it add a BOS token?)")
+    return [_sum(values[length - label: length], where)
+            for (_, values), length, label in zip(echoed, prompt_lengths, label_lengths)]
 
 
 def label_logprob_spelled(response: dict, label: str, where: str) -> float:
     """``log p(label | prompt)`` from an echoed completion of the text ``prompt + label``: the sum over the
     last prompt tokens whose text spells ``label``. Whitespace that ends the prompt may join the label's
     first token (byte-level BPE writes ``"Label: business"`` as ``Label``, ``:``, `` business``)."""
-    tokens, values, generated = _echoed(response, where)
+    (choice,), generated = _choices(response, 1, where)
+    tokens, values = _echoed(choice, where)
     end = len(tokens) - generated
     start, text = end, ""
     try:
@@ -202,13 +218,15 @@ class CompletionsClient:
             raise ServerError(f"the teacher server at {self.url}/models lists no models: {str(data)[:300]}")
         return data
 
-    def echo_completion(self, model: str, prompt: str | list[int], retry: bool = True) -> dict:
-        """``POST /completions`` that echoes ``prompt`` (text or token ids) with each token's log-probability."""
+    def echo_completion(self, model: str, prompt: str | list[int] | list[list[int]], retry: bool = True) -> dict:
+        """``POST /completions`` that echoes ``prompt`` (text, token ids, or a list of token-id prompts)
+        with each token's log-probability."""
         body = {"model": model, "prompt": prompt, "max_tokens": 1, "temperature": 0.0, "echo": True, "logprobs": 1}
         return self._request("POST", "/completions", retry=retry, json=body)
 
     def takes_token_ids(self, model: str, ids: list[int]) -> bool:
-        """Whether the server scores a prompt of token ids. Only a refusal of that prompt means text: 400
+        """Whether the server scores a list of token-id prompts (vLLM and SGLang do; the probe sends two
+        copies of ``ids``). Only a refusal of that prompt means text: 400
         or 422, or a 500 that persists after the server has answered a text prompt (llama-cpp-python's
         server answers 500 to a prompt that is not a string). A busy or restarting server (429, 502-504)
         is asked again with backoff: taking its answer for "text" would make vLLM and SGLang add a BOS
@@ -216,7 +234,7 @@ class CompletionsClient:
         tries = self._retry.total + 1
         for attempt in range(tries):
             try:
-                self.echo_completion(model, ids, retry=False)
+                self.echo_completion(model, [ids, ids], retry=False)
                 return True
             except ServerError as error:
                 if error.status in (400, 422):
@@ -224,7 +242,7 @@ class CompletionsClient:
                 if error.status == 500:  # a refusal, or a transient fault: ask in text, then in ids once more
                     self.echo_completion(model, "Hello")
                     try:
-                        self.echo_completion(model, ids, retry=False)
+                        self.echo_completion(model, [ids, ids], retry=False)
                         return True
                     except ServerError as again:
                         if again.status == 500:
@@ -242,6 +260,8 @@ class CompletionsClient:
 class ServerTeacher(Teacher):
     """A teacher behind an OpenAI-compatible server."""
 
+    batches_in_flight = 2  # the next batch's requests queue while this batch's last ones finish
+
     def __init__(self, client: CompletionsClient, model: str, tokenizer, fingerprint: str, token_ids: bool,
                  concurrency: int = 8, max_model_len: int | None = None) -> None:
         self.client, self.model, self.tokenizer, self.fingerprint = client, model, tokenizer, fingerprint
@@ -252,10 +272,11 @@ class ServerTeacher(Teacher):
     @classmethod
     def connect(cls, url: str, model: str, tokenizer=None, revision: str | None = None,
                 api_key_env: str = "LLKD_TEACHER_API_KEY", concurrency: int = 8, timeout: float = 60.0,
-                retries: int = 5, backoff: float = 0.5) -> "ServerTeacher":
+                retries: int = 5, backoff: float = 0.5,
+                prompt_form: Literal["auto", "token_ids", "text"] = "auto") -> "ServerTeacher":
         """Check that ``url`` serves ``model``, load the tokenizer (a teacher name or a loaded tokenizer;
-        default: the weights the server reports, else ``model``), and ask whether the server takes token
-        ids. The cache fingerprint is the served model's identity and the prompt's form, not the URL:
+        default: the weights the server reports, else ``model``), and send token ids or text as
+        ``prompt_form`` says (``auto``: ask the server once). The cache fingerprint is the served model's identity and the prompt's form, not the URL:
         replicas behind other URLs share cached scores."""
         client = CompletionsClient(url, os.environ.get(api_key_env), timeout, retries, backoff, api_key_env)
         served = {entry.get("id"): entry for entry in client.models()}
@@ -274,7 +295,8 @@ class ServerTeacher(Teacher):
                                   "tokenizer") from error
         if tokenizer is None or isinstance(tokenizer, str):
             tokenizer = load_tokenizer(tokenizer or root or model, revision)
-        token_ids = client.takes_token_ids(model, tokenizer("Hello", add_special_tokens=False)["input_ids"])
+        token_ids = prompt_form == "token_ids" or (
+            prompt_form == "auto" and client.takes_token_ids(model, tokenizer("Hello", add_special_tokens=False)["input_ids"]))
         identity = "@".join(str(part) for part in (model, root if root not in (None, model) else None, revision) if part)
         max_model_len = served[model].get("max_model_len")  # vLLM reports its context length
         return cls(client, model, tokenizer, f"server:{identity}:{'token-ids' if token_ids else 'text'}",
@@ -299,26 +321,32 @@ class ServerTeacher(Teacher):
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     def batch_scorer(self, prompt: Prompt, verbalizers: tuple[str, ...]) -> BatchScorer:
+        """Token ids: one request per text, its K label prompts together (vLLM and SGLang take a list of
+        prompts); text: one request per text and label. The requests of a batch run concurrently."""
         where = f"the teacher server at {self.client.url}"
         prefix, labels = self.encode(prompt.prefix), [self.encode(v) for v in verbalizers]
 
-        def one(text: str, context: list[int] | None, k: int) -> float:
-            if context is not None:
-                ids = context + labels[k]
-                return label_logprob_at(self.client.echo_completion(self.model, ids), len(ids), len(labels[k]), where)
-            response = self.client.echo_completion(self.model, prompt.render(text) + verbalizers[k])
-            return label_logprob_spelled(response, verbalizers[k], where)
+        def by_ids(text: str) -> list[float]:
+            context = prefix + self.encode(prompt.middle(text))
+            ids = [context + label for label in labels]
+            return label_logprobs_at(self.client.echo_completion(self.model, ids), [len(i) for i in ids],
+                                     [len(label) for label in labels], where)
+
+        def by_text(text: str, verbalizer: str) -> float:
+            response = self.client.echo_completion(self.model, prompt.render(text) + verbalizer)
+            return label_logprob_spelled(response, verbalizer, where)
 
         def score(texts: list[str]) -> np.ndarray:
-            contexts = [prefix + self.encode(prompt.middle(t)) if self.token_ids else None for t in texts]  # once per text
-            futures = [[self._pool.submit(one, text, context, k) for k in range(len(verbalizers))]
-                       for text, context in zip(texts, contexts)]
+            if self.token_ids:
+                futures = [self._pool.submit(by_ids, text) for text in texts]
+            else:  # a request per label, so that the K of a text run at once
+                futures = [self._pool.submit(by_text, text, verbalizer) for text in texts for verbalizer in verbalizers]
             try:
-                return np.array([[future.result() for future in row] for row in futures], dtype=np.float64)
+                values = [future.result() for future in futures]
             except BaseException:
-                for row in futures:
-                    for future in row:
-                        future.cancel()
+                for future in futures:
+                    future.cancel()
                 raise
+            return np.array(values, dtype=np.float64).reshape(len(texts), len(verbalizers))
 
         return score

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -82,6 +84,7 @@ class Teacher(ABC):
     name: str
     fingerprint: str
     tokenizer: object
+    batches_in_flight: int = 1  # a remote engine scores the next batch while this one is written to the cache
 
     def encode(self, text: str) -> list[int]:
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
@@ -140,6 +143,7 @@ def load_teacher(config: "TeacherConfig") -> Teacher:
             config.teacher, config.teacher_model, tokenizer=config.teacher_tokenizer,
             revision=config.teacher_revision, api_key_env=config.teacher_api_key_env,
             concurrency=config.teacher_concurrency, timeout=config.teacher_timeout,
+            prompt_form=config.teacher_prompt_form,
         )
     if config.teacher_engine == "llama-cpp":
         from .gguf_teacher import LlamaCppTeacher
@@ -169,14 +173,34 @@ class LabelScorer:
         todo = sorted({k: t for k, t in zip(keys, texts) if k not in known}.items())
         todo.sort(key=lambda item: len(self.teacher.encode(self.prompt.middle(item[1]))))  # similar lengths together
         self.teacher.check_prompts(self.prompt, self.verbalizers, [text for _, text in todo])
+        batches = [todo[start: start + batch_size] for start in range(0, len(todo), batch_size)]
         with tqdm(total=len(texts), initial=len(texts) - len(todo), desc=description,
                   disable=not progress, unit="text", mininterval=10) as bar:
-            for start in range(0, len(todo), batch_size):
-                batch = todo[start: start + batch_size]
-                scores = self._scorer([text for _, text in batch])
+            for batch, scores in self._scored(batches):
                 fresh = {key: row for (key, _), row in zip(batch, scores)}
                 if cache is not None:
                     cache.put_many(fresh)
                 known.update(fresh)
                 bar.update(len(batch))
         return np.stack([known[k] for k in keys]) if keys else np.zeros((0, len(self.verbalizers)))
+
+    def _scored(self, batches: list[list[tuple[str, str]]]) -> Iterator[tuple[list, np.ndarray]]:
+        """``(batch, scores)`` in order. A teacher with ``batches_in_flight`` > 1 has the next batches
+        submitted before the first is returned, so its server never idles while a batch is cached; when
+        one fails, the batches after it are cancelled and those before it have been returned."""
+        if self.teacher.batches_in_flight <= 1:
+            yield from ((batch, self._scorer([text for _, text in batch])) for batch in batches)
+            return
+        pool = ThreadPoolExecutor(self.teacher.batches_in_flight, thread_name_prefix="teacher-batch")
+        pending: deque = deque()
+        try:
+            for batch in batches:
+                pending.append((batch, pool.submit(self._scorer, [text for _, text in batch])))
+                if len(pending) == self.teacher.batches_in_flight:
+                    batch, future = pending.popleft()
+                    yield batch, future.result()
+            while pending:
+                batch, future = pending.popleft()
+                yield batch, future.result()
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)

@@ -13,11 +13,12 @@ from llkd_nb.cache import TeacherCache
 from llkd_nb.labeling import TeacherConfig
 from llkd_nb.local_server import free_port
 from llkd_nb.prompts import build_prompt
-from llkd_nb.server_teacher import ServerError, ServerTeacher, label_logprob_at, label_logprob_spelled
+from llkd_nb.server_teacher import ServerError, ServerTeacher, label_logprob_spelled, label_logprobs_at
 from llkd_nb.validation import ParameterError
-from servers import StubCompletions, stub_logprob
+from servers import SglangCompletions, StubCompletions, VllmCompletions, stub_logprob
 
 LABELS = ("business", "entertainment", "politics")
+ONE_TOKEN_LABELS = ("business", "technology")  # the engine-shaped stubs take the last prompt token for the label
 TEXTS = [f"Report number {i} on {topic}." for i, topic in enumerate(["markets", "films", "votes", "banks", "music"])]
 
 
@@ -28,9 +29,24 @@ def echoed(tokens, values, generated=1):
 
 def test_token_ids_the_label_is_the_last_prompt_positions():
     response = echoed(["<s>", "Label", ":", "ent", "ertain", "ment", ","], [None, -1, -2, -0.5, -0.25, -0.125, -9])
-    assert label_logprob_at(response, prompt_length=6, label_length=3, where="here") == pytest.approx(-0.875)
+    assert label_logprobs_at(response, [6], [3], where="here") == [pytest.approx(-0.875)]
     with pytest.raises(ServerError, match="echoed 6 prompt tokens for the 5 token ids .* BOS"):
-        label_logprob_at(response, prompt_length=5, label_length=3, where="here")
+        label_logprobs_at(response, [5], [3], where="here")
+
+
+def test_a_list_of_prompts_is_read_choice_by_choice_with_usage_summed_over_them():
+    """vLLM and SGLang answer a list of prompts with one choice each (by ``index``, not necessarily in
+    order) and ``usage`` summed over the prompts: a BOS added to any one of them is still caught."""
+    first = {"index": 0, "logprobs": {"tokens": ["a", "b", "x", "!"], "token_logprobs": [None, -1, -0.5, -2]}}
+    second = {"index": 1, "logprobs": {"tokens": ["a", "b", "y", "!"], "token_logprobs": [None, -1, -0.25, -2]}}
+    response = {"choices": [second, first], "usage": {"prompt_tokens": 6, "completion_tokens": 2}}
+    assert label_logprobs_at(response, [3, 3], [1, 1], where="here") == [-0.5, -0.25]
+    with_bos = {"index": 1, "logprobs": {"tokens": ["<s>", "a", "b", "y", "!"], "token_logprobs": [None, -3, -1, -0.25, -2]}}
+    response = {"choices": [first, with_bos], "usage": {"prompt_tokens": 7, "completion_tokens": 2}}
+    with pytest.raises(ServerError, match="echoed 7 prompt tokens for the 6 token ids of 2 prompt.* BOS"):
+        label_logprobs_at(response, [3, 3], [1, 1], where="here")
+    with pytest.raises(ServerError, match="answered 1 choices to 2 prompts"):
+        label_logprobs_at({"choices": [first], "usage": {"completion_tokens": 1}}, [3, 3], [1, 1], where="here")
 
 
 def test_text_the_label_is_the_last_prompt_tokens_that_spell_it():
@@ -80,10 +96,11 @@ def test_a_text_only_server_gets_the_rendered_prompt(teacher, prompt):
 def test_a_server_that_takes_token_ids_scores_the_in_process_teachers_ids(teacher, prompt):
     with StubCompletions(token_ids=True, label_tokens=1) as server:
         served = connect(server.url, teacher)
-        scores = served.scorer(prompt, ("business", "technology")).logprobs(TEXTS[:2], progress=False)
+        scores = served.scorer(prompt, ONE_TOKEN_LABELS).logprobs(TEXTS[:2], progress=False)
+        assert server.requests == 1 + 2  # the question, then one request per text with its labels' prompts
     assert served.token_ids and served.fingerprint == "server:stub-model:token-ids"
     context = [teacher.encode(prompt.prefix) + teacher.encode(prompt.middle(t)) for t in TEXTS[:2]]
-    labels = [teacher.encode(v) for v in ("business", "technology")]
+    labels = [teacher.encode(v) for v in ONE_TOKEN_LABELS]
     assert [len(ids) for ids in labels] == [1, 1]
     assert np.allclose(scores, [[stub_logprob(c, ids) for ids in labels] for c in context])
 
@@ -181,7 +198,7 @@ def test_notebook_01_labels_through_a_server_teacher(tmp_path):
         (tmp_path / "study.yaml").write_text(yaml.safe_dump(study))
         assert main(["run", str(tmp_path / "study.yaml"), "--runs-dir", str(tmp_path / "runs")]) == 0
         texts = 12 + 6 + 6 + 3  # pool, validation, test, and the content-free inputs of contextual calibration
-        assert server.requests == 1 + texts * 5
+        assert server.requests == 1 + texts  # one request per text, its five labels' prompts together
     labels = pd.read_parquet(tmp_path / "runs" / "served" / "teacher_labels.parquet")
     assert len(labels) == 24 and labels["pseudo_label"].notna().all()
     assert len(TeacherCache(tmp_path / "cache.sqlite")) == texts
@@ -249,3 +266,51 @@ def test_a_dropped_connection_is_retried_but_a_read_timeout_is_not(teacher, prom
         scores = connect(server.url, teacher).scorer(prompt, LABELS).logprobs(TEXTS[:1], progress=False)
         assert server.requests == 1 + 1 + len(LABELS)  # the probe, the dropped request, then one per label
     assert np.allclose(scores, [[stub_logprob(prompt.render(TEXTS[0]), v) for v in LABELS]])
+
+
+@pytest.mark.parametrize("engine", [VllmCompletions, SglangCompletions])
+def test_engine_shaped_servers_score_like_the_in_process_teacher(teacher, prompt, engine):
+    """Responses in vLLM's and SGLang's own shapes (extra fields, text offsets of -1, choices out of
+    order): the same scores as the token ids imply, one request per text."""
+    kwargs = {"shuffle": True} if engine is VllmCompletions else {}
+    with engine(**kwargs) as server:
+        served = connect(server.url, teacher)
+        scores = served.scorer(prompt, ONE_TOKEN_LABELS).logprobs(TEXTS, progress=False)
+        assert served.token_ids and server.requests == 1 + len(TEXTS)
+    context = [teacher.encode(prompt.prefix) + teacher.encode(prompt.middle(t)) for t in TEXTS]
+    labels = [teacher.encode(v) for v in ONE_TOKEN_LABELS]
+    assert np.allclose(scores, [[stub_logprob(c, ids) for ids in labels] for c in context])
+
+
+def test_minus_infinity_is_a_number_from_vllm_and_an_error_from_sglang(teacher, prompt, tmp_path):
+    """vLLM clamps a log-probability of -inf to -9999 (a label the model rules out: probability 0);
+    SGLang writes it as null, which is no number and is never cached."""
+    with VllmCompletions(label_logprob=float("-inf")) as server:
+        scores = connect(server.url, teacher).scorer(prompt, ONE_TOKEN_LABELS).logprobs(TEXTS[:1], progress=False)
+    assert (scores == -9999.0).all()
+    cache = TeacherCache(tmp_path / "teacher.sqlite")
+    with SglangCompletions(label_logprob=float("-inf")) as server:
+        with pytest.raises(ServerError, match="SGLang writes -inf and NaN as null"):
+            connect(server.url, teacher).scorer(prompt, LABELS).logprobs(TEXTS[:1], cache=cache, progress=False)
+    assert len(cache) == 0
+
+
+@pytest.mark.parametrize("form, requests", [("token_ids", len(TEXTS[:2])), ("text", len(TEXTS[:2]) * len(LABELS))])
+def test_the_prompt_form_can_be_set_and_then_is_not_asked(teacher, prompt, form, requests):
+    with StubCompletions(labels=LABELS, token_ids=True) as server:
+        served = connect(server.url, teacher, prompt_form=form)
+        served.scorer(prompt, LABELS).logprobs(TEXTS[:2], progress=False)
+        assert served.token_ids == (form == "token_ids") and server.requests == requests
+    with pytest.raises(ParameterError, match="teacher_prompt_form"):
+        TeacherConfig(teacher="http://localhost:8000/v1", teacher_model="m", teacher_prompt_form="ids")
+
+
+def test_the_next_batch_is_sent_before_the_last_one_is_cached(teacher, prompt, tmp_path):
+    """One text per batch, one request per text: a server teacher keeps two batches in flight, so the
+    server never waits while a batch is written to the cache; every batch is cached, in order."""
+    cache = TeacherCache(tmp_path / "teacher.sqlite")
+    with StubCompletions(token_ids=True, delay=0.2) as server:
+        scores = connect(server.url, teacher).scorer(prompt, LABELS).logprobs(TEXTS, cache=cache, batch_size=1,
+                                                                             progress=False)
+        assert server.max_in_flight == 2
+    assert len(cache) == len(TEXTS) and scores.shape == (len(TEXTS), len(LABELS))

@@ -15,7 +15,7 @@ from .artifacts import TeacherArtifact, build_artifact
 from .data import DataError, Splits, take_stratified
 
 
-DECIMALS = 6  # the solver's last bits vary with the BLAS thread count; rounded, the run cache keys do not
+DECIMALS = 6  # what is left of BLAS differences between machines; rounded, the run cache keys do not see them
 
 
 def stable(probs: np.ndarray) -> np.ndarray:
@@ -31,6 +31,7 @@ def proxy_teacher_artifact(splits: Splits, labels: list[str], n: int, seed: int 
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
+    from threadpoolctl import threadpool_limits
 
     spare = splits.spare
     if spare is None or spare.empty or spare["label"].isna().any():
@@ -44,10 +45,11 @@ def proxy_teacher_artifact(splits: Splits, labels: list[str], n: int, seed: int 
                         "test set: keep deduplicate on")
     model = make_pipeline(TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2)),
                           LogisticRegression(C=10.0, max_iter=2000))
-    model.fit(train["text"], train["label"])
-    columns = [list(model.classes_).index(label) for label in labels]  # stratified: every label is a class
-    raw = {name: stable(model.predict_proba(frame["text"])[:, columns]) if len(frame) else np.zeros((0, len(labels)))
-           for name, frame in splits.frames().items()}
+    with threadpool_limits(1):  # the solver's last bits depend on the BLAS thread count
+        model.fit(train["text"], train["label"])
+        columns = [list(model.classes_).index(label) for label in labels]  # stratified: every label is a class
+        raw = {name: stable(model.predict_proba(frame["text"])[:, columns]) if len(frame) else np.zeros((0, len(labels)))
+               for name, frame in splits.frames().items()}
     return build_artifact(splits.frames(), raw, labels, "none", np.full(len(labels), 1 / len(labels)), {
         **(meta or {}), "teacher": f"proxy:tfidf-logreg:n={n}", "teacher_fingerprint": f"proxy:tfidf-logreg:n={n}:seed={seed}",
         "proxy_train_ids": train["id"].astype(str).tolist(),

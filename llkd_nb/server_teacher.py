@@ -14,8 +14,9 @@ Two ways to send the prompt, chosen once per server by :meth:`ServerTeacher.conn
   label; the server tokenizes the whole string, and the label is the run of last prompt tokens whose
   text spells it.
 
-Requests run concurrently (a bounded pool, one HTTP session per thread); 429, 5xx, connection errors
-and timeouts are retried with exponential backoff. The API key is read from an environment variable,
+Requests run concurrently (a bounded pool, one HTTP session per thread); 429, 5xx and failed or
+dropped connections are retried with exponential backoff, a read timeout is not (the request may still
+be queued on the server). The API key is read from an environment variable,
 never from the study file or the run folder, and a URL that carries credentials is refused before any
 request (it would be written into the study file, the run record and the notebook). A log-probability
 that is not a finite number (NaN, or SGLang's ``null`` for -inf) is an error, never a cached score. The local tokenizer (``teacher_tokenizer``; default: the
@@ -42,6 +43,7 @@ from urllib3.util.retry import Retry
 
 from .prompts import Prompt
 from .teacher import BatchScorer, Teacher, load_tokenizer
+from .validation import ParameterError
 
 NO_PROMPT_LOGPROBS = (
     "returned no prompt log-probabilities (echo + logprobs): the server teacher needs a server that "
@@ -113,9 +115,13 @@ def label_logprobs_at(response: dict, prompt_lengths: list[int], label_lengths: 
     choices, generated = _choices(response, len(prompt_lengths), where)
     echoed = [_echoed(choice, where) for choice in choices]
     extra = sum(len(tokens) for tokens, _ in echoed) - generated - sum(prompt_lengths)
-    if extra or any(not 0 <= len(tokens) - length <= 1 for (tokens, _), length in zip(echoed, prompt_lengths)):
+    if extra:
         raise ServerError(f"{where} echoed {sum(prompt_lengths) + extra} prompt tokens for the {sum(prompt_lengths)} "
                           f"token ids of {len(prompt_lengths)} prompt(s) it was sent (did it add a BOS token?)")
+    for (tokens, _), length in zip(echoed, prompt_lengths):
+        if not 0 <= len(tokens) - length <= 1:  # max_tokens is 1: the prompt, then at most one generated token
+            raise ServerError(f"{where} echoed {len(tokens)} tokens for a prompt of {length} token ids and one "
+                              "generated token at most (did it add a BOS token?)")
     return [_sum(values[length - label: length], where)
             for (_, values), length, label in zip(echoed, prompt_lengths, label_lengths)]
 
@@ -268,6 +274,19 @@ class ServerTeacher(Teacher):
         self.token_ids, self.max_model_len = token_ids, max_model_len
         self.name = f"{model} at {client.url}"
         self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="teacher-request")
+        self._cancelled = threading.Event()
+
+    def cancel(self) -> None:
+        """Queued requests end at once, unsent; those in flight end with their answer or timeout."""
+        self._cancelled.set()
+
+    def resume(self) -> None:
+        self._cancelled.clear()
+
+    def _completion(self, prompt: str | list[list[int]]) -> dict:
+        if self._cancelled.is_set():
+            raise ServerError("cancelled: an earlier batch failed or the run was interrupted")
+        return self.client.echo_completion(self.model, prompt)
 
     @classmethod
     def connect(cls, url: str, model: str, tokenizer=None, revision: str | None = None,
@@ -278,6 +297,8 @@ class ServerTeacher(Teacher):
         default: the weights the server reports, else ``model``), and send token ids or text as
         ``prompt_form`` says (``auto``: ask the server once). The cache fingerprint is the served model's identity and the prompt's form, not the URL:
         replicas behind other URLs share cached scores."""
+        if prompt_form not in ("auto", "token_ids", "text"):
+            raise ParameterError(f"teacher_prompt_form must be auto, token_ids or text, got {prompt_form!r}")
         client = CompletionsClient(url, os.environ.get(api_key_env), timeout, retries, backoff, api_key_env)
         served = {entry.get("id"): entry for entry in client.models()}
         if model not in served:
@@ -329,12 +350,11 @@ class ServerTeacher(Teacher):
         def by_ids(text: str) -> list[float]:
             context = prefix + self.encode(prompt.middle(text))
             ids = [context + label for label in labels]
-            return label_logprobs_at(self.client.echo_completion(self.model, ids), [len(i) for i in ids],
+            return label_logprobs_at(self._completion(ids), [len(i) for i in ids],
                                      [len(label) for label in labels], where)
 
         def by_text(text: str, verbalizer: str) -> float:
-            response = self.client.echo_completion(self.model, prompt.render(text) + verbalizer)
-            return label_logprob_spelled(response, verbalizer, where)
+            return label_logprob_spelled(self._completion(prompt.render(text) + verbalizer), verbalizer, where)
 
         def score(texts: list[str]) -> np.ndarray:
             if self.token_ids:

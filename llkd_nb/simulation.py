@@ -26,7 +26,7 @@ from scipy.optimize import brentq
 
 from .artifacts import SPLITS, TeacherArtifact
 from .metrics import confidence_auroc
-from .validation import ParameterError
+from .validation import ParameterError, check_range
 
 SEPARATION_BOUND = 40.0  # |d| at which N(0, 1) noise can no longer reorder a right and a wrong text
 
@@ -77,6 +77,8 @@ def hand_out(probs: np.ndarray, labels: np.ndarray, scores: np.ndarray) -> np.nd
     order = np.concatenate([labels[:, None], own[own != labels[:, None]].reshape(n, k - 1)], axis=1)
     redistributed = np.empty_like(probs)
     redistributed[np.arange(n)[:, None], order] = values
+    tied = np.flatnonzero(redistributed.argmax(axis=1) != labels)  # a tie at the top: the label wins by one ulp
+    redistributed[tied, labels[tied]] = np.nextafter(redistributed[tied, labels[tied]], np.inf)
     return redistributed
 
 
@@ -85,6 +87,8 @@ def calibrated_teacher(artifact: TeacherArtifact, accuracy: float | None = None,
     """A simulated teacher fitted to ``artifact``'s real one (see the module docstring): its labels
     moved to ``accuracy`` and its confidences reordered to confidence ``auroc`` on every split
     (``None``: the real teacher's pool accuracy, or its pool AUROC). Seeded."""
+    if accuracy is not None:
+        check_range("accuracy", accuracy, 0, 1, low_open=True, high_open=True)
     pool_probs, pool_gold = artifact.probs("pool"), artifact.gold("pool")
     real_right = pool_probs.argmax(axis=1) == pool_gold
     if auroc is None:
@@ -100,13 +104,13 @@ def calibrated_teacher(artifact: TeacherArtifact, accuracy: float | None = None,
         if accuracy is not None and len(labels):
             labels = labels_at_accuracy(labels, gold, accuracy, confusion, rng)
         probs[name] = hand_out(real, labels, ranking_scores(labels == gold, auroc, rng))
+    labels = "the real teacher's" if accuracy is None else "the real teacher's, a random share changed to reach the accuracy"
+    target = "real" if accuracy is None else f"{accuracy:.4f}"
     accuracy = float(real_right.mean()) if accuracy is None else accuracy
     return artifact.with_distribution(probs, {
         "teacher": f"calibrated simulation of {artifact.meta.get('teacher')}",
-        "teacher_fingerprint": f"calibrated-simulation:{artifact.meta.get('teacher_fingerprint')}:accuracy={accuracy:.4f}:"
+        "teacher_fingerprint": f"calibrated-simulation-v2:{artifact.meta.get('teacher_fingerprint')}:accuracy={target}:"
                                f"auroc={auroc:.4f}:seed={seed}",
-        "simulation": {"accuracy": accuracy, "auroc": auroc, "seed": seed,
-                       "labels": "the real teacher's" + ("" if accuracy == real_right.mean() else
-                                                         ", a random share changed to reach the accuracy"),
+        "simulation": {"accuracy": accuracy, "auroc": auroc, "seed": seed, "labels": labels,
                        "wrong_labels": "the real teacher's confusion matrix",
                        "base_calibration": artifact.meta["calibration"]}})

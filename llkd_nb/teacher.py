@@ -92,6 +92,12 @@ class Teacher(ABC):
     def scorer(self, prompt: Prompt, verbalizers: list[str] | tuple[str, ...]) -> "LabelScorer":
         return LabelScorer(self, prompt, tuple(verbalizers))
 
+    def cancel(self) -> None:
+        """Drop the queued work of batches still in flight (an engine that queues work overrides this)."""
+
+    def resume(self) -> None:
+        """Accept work again after :meth:`cancel`."""
+
     @abstractmethod
     def batch_scorer(self, prompt: Prompt, verbalizers: tuple[str, ...]) -> BatchScorer:
         """A function from texts to their ``[B, K]`` label log-probabilities under ``prompt``."""
@@ -187,10 +193,12 @@ class LabelScorer:
     def _scored(self, batches: list[list[tuple[str, str]]]) -> Iterator[tuple[list, np.ndarray]]:
         """``(batch, scores)`` in order. A teacher with ``batches_in_flight`` > 1 has the next batches
         submitted before the first is returned, so its server never idles while a batch is cached; when
-        one fails, the batches after it are cancelled and those before it have been returned."""
+        one fails (or the run is interrupted), the teacher drops the queued work of the batches after it,
+        and those before it have been returned."""
         if self.teacher.batches_in_flight <= 1:
             yield from ((batch, self._scorer([text for _, text in batch])) for batch in batches)
             return
+        self.teacher.resume()
         pool = ThreadPoolExecutor(self.teacher.batches_in_flight, thread_name_prefix="teacher-batch")
         pending: deque = deque()
         try:
@@ -202,5 +210,8 @@ class LabelScorer:
             while pending:
                 batch, future = pending.popleft()
                 yield batch, future.result()
+        except BaseException:
+            self.teacher.cancel()
+            raise
         finally:
             pool.shutdown(wait=False, cancel_futures=True)

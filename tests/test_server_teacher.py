@@ -303,14 +303,32 @@ def test_the_prompt_form_can_be_set_and_then_is_not_asked(teacher, prompt, form,
         assert served.token_ids == (form == "token_ids") and server.requests == requests
     with pytest.raises(ParameterError, match="teacher_prompt_form"):
         TeacherConfig(teacher="http://localhost:8000/v1", teacher_model="m", teacher_prompt_form="ids")
+    with pytest.raises(ParameterError, match="teacher_prompt_form must be auto, token_ids or text"):
+        connect("http://127.0.0.1:1/v1", teacher, prompt_form="ids")
 
 
 def test_the_next_batch_is_sent_before_the_last_one_is_cached(teacher, prompt, tmp_path):
     """One text per batch, one request per text: a server teacher keeps two batches in flight, so the
-    server never waits while a batch is written to the cache; every batch is cached, in order."""
+    server never waits while a batch is written to the cache; every batch is cached under its own text."""
     cache = TeacherCache(tmp_path / "teacher.sqlite")
     with StubCompletions(token_ids=True, delay=0.2) as server:
-        scores = connect(server.url, teacher).scorer(prompt, LABELS).logprobs(TEXTS, cache=cache, batch_size=1,
-                                                                             progress=False)
+        scorer = connect(server.url, teacher).scorer(prompt, LABELS)
+        scores = scorer.logprobs(TEXTS, cache=cache, batch_size=1, progress=False)
         assert server.max_in_flight == 2
-    assert len(cache) == len(TEXTS) and scores.shape == (len(TEXTS), len(LABELS))
+    cached = cache.get_many([scorer.key(text) for text in TEXTS])
+    assert np.array_equal(np.stack([cached[scorer.key(text)] for text in TEXTS]), scores)
+
+
+def test_a_failed_batch_drops_the_queued_requests_of_the_batches_after_it(teacher, prompt, tmp_path):
+    """Text mode, one request per label: when the second batch fails, the batch already submitted after
+    it sends nothing more, and the first batch is cached."""
+    cache = TeacherCache(tmp_path / "teacher.sqlite")
+    with StubCompletions(labels=LABELS, fail_from=1 + len(LABELS) + 1, delay=0.05) as server:
+        served = connect(server.url, teacher, concurrency=1)
+        with pytest.raises(ServerError, match="answered 500"):
+            served.scorer(prompt, LABELS).logprobs(TEXTS, cache=cache, batch_size=1, progress=False)
+        time.sleep(0.5)  # anything still queued would reach the stub now
+        # the probe, the first text's labels, the failing request and its retry, and at most the one request
+        # of the next batch that was already on the wire (and its retry): never the rest of the queue
+        assert server.requests <= 1 + len(LABELS) + 2 + 2
+    assert len(cache) == 1

@@ -133,18 +133,24 @@ def one_step(step: pd.DataFrame, title: str) -> plt.Figure:
     return fig
 
 
-def learning_curves(curves: pd.DataFrame, column: str, title: str, ylabel: str, highlight: str | None = None) -> plt.Figure:
-    """Mean over seeds of ``column`` per method against the optimizer step, with markers and a band
-    of one standard deviation; ``highlight`` is drawn thick."""
-    fig, ax = plt.subplots(figsize=(8, 4.2))
-    colours = sns.color_palette("tab20", curves["method"].nunique())
-    for colour, (method, group) in zip(colours, curves.groupby("method", sort=False)):
-        stats = group.groupby("step")[column].agg(["mean", "std"]).fillna(0)
-        width = 2.6 if method == highlight else 1.2
-        ax.plot(stats.index, stats["mean"], marker="o", markersize=3, linewidth=width, label=method, color=colour)
-        ax.fill_between(stats.index, stats["mean"] - stats["std"], stats["mean"] + stats["std"], alpha=0.08, color=colour)
-    ax.set(title=title, xlabel="optimizer step", ylabel=ylabel)
-    ax.legend(fontsize=7, ncol=2, loc="lower right")
+def learning_curves(curves: pd.DataFrame, column: str, panels: dict[str, list[str]], title: str, ylabel: str,
+                    highlight: str | None = None) -> plt.Figure:
+    """Mean over seeds of ``column`` against the optimizer step with a band of one standard deviation,
+    one panel per entry of ``panels`` (its title -> at most four methods, so that lines stay apart);
+    ``highlight`` is drawn thick and black in every panel it is in."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 4.0), sharey=True, squeeze=False)
+    for ax, (panel, methods) in zip(axes[0], panels.items()):
+        for index, method in enumerate(methods):
+            group = curves[curves["method"] == method]
+            stats = group.groupby("step")[column].agg(["mean", "std"]).fillna(0)
+            colour = "black" if method == highlight else f"C{index}"
+            ax.plot(stats.index, stats["mean"], marker="o", markersize=3, color=colour, label=method,
+                    linewidth=2.4 if method == highlight else 1.3)
+            ax.fill_between(stats.index, stats["mean"] - stats["std"], stats["mean"] + stats["std"], alpha=0.12, color=colour)
+        ax.set(title=panel, xlabel="optimizer step")
+        ax.legend(fontsize=7, loc="lower right")
+    axes[0, 0].set_ylabel(ylabel)
+    fig.suptitle(title)
     return fig
 
 

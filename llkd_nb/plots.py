@@ -29,14 +29,17 @@ def label_distribution(counts: pd.DataFrame, title: str) -> plt.Figure:
 
 
 def accuracy_by_bin(tables: dict[str, pd.DataFrame], x: str, xlabel: str, title: str, ylabel: str) -> plt.Figure:
-    """Accuracy per equal-count bin (x = the bin's mean value), one line per table, counts annotated."""
+    """Accuracy per equal-count bin (x = the bin's mean value) with a 95 % binomial (normal) interval,
+    one line per table; each bin's count is written to the right of its point, clear of the interval."""
     fig, ax = plt.subplots(figsize=(6.5, 3.8))
     for name, table in tables.items():
-        ax.plot(table[x], table["accuracy"], marker="o", label=name)
+        accuracy, count = table["accuracy"], table["count"].clip(lower=1)
+        half = 1.96 * np.sqrt(accuracy * (1 - accuracy) / count)
+        ax.errorbar(table[x], accuracy, yerr=half, marker="o", capsize=3, label=name)
         for _, row in table.iterrows():
             ax.annotate(f"n={int(row['count'])}", (row[x], row["accuracy"]), textcoords="offset points",
-                        xytext=(0, 6), ha="center", fontsize=7)
-    ax.set(title=title, xlabel=xlabel, ylabel=ylabel, ylim=(0, 1.05))
+                        xytext=(6, 3), ha="left", fontsize=7)
+    ax.set(title=title + "\n(bars: 95 % interval of each bin's accuracy)", xlabel=xlabel, ylabel=ylabel, ylim=(0, 1.05))
     if len(tables) > 1:
         ax.legend()
     return fig

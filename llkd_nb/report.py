@@ -165,6 +165,13 @@ def readme_rule(run_dir: str | Path) -> str:
     rule, best, teachers = load_map(run)
     study = yaml.safe_load((run / "config" / "study.yaml").read_text())
     counts = best["verdict"].value_counts()
+    check = run / "tables" / "05_simulation_check.csv"
+    simulation = ""
+    if check.exists():
+        check = pd.read_csv(check)
+        simulation = (f" The simulated twin's students land inside the real teacher's seed interval in "
+                      f"{int(check['inside'].sum())} of {len(check)} method x budget cells (mean gap "
+                      f"{(check['simulated_mean'] - check['real_mean']).mean():+.3f} macro-F1).")
     return (f"- **{study['dataset']}** (run `{run.name}`): over {len(best)} teacher x budget cells, LLKD is detectably "
             f"ahead of the best other method in {counts.get('better', 0)}, behind in {counts.get('worse', 0)} and "
             f"indistinguishable in {counts.get('no detectable difference', 0)} (Holm-corrected). {rule.statement()} "
@@ -172,7 +179,7 @@ def readme_rule(run_dir: str | Path) -> str:
             f"{'every layer' if study['trainable_layers'] is None else 'its top %d layer(s)' % study['trainable_layers']} "
             "trained, "
             f"{len(study['seeds'])} seeds and the teachers measured here (the cells share seeds and test texts, so the "
-            "fit's intervals are a guide, not a test).\n")
+            f"fit's intervals are a guide, not a test).{simulation}\n")
 
 
 def _teacher_sentences(run: Path) -> str:

@@ -42,8 +42,10 @@ def _numbers(text: str, decimals: str = "3") -> set[float]:
 
 
 # Which committed notebooks show the numbers of each reported run.
-SHOWN_BY = {"default": ("01_teacher_labeling", "02_confidence_analysis", "04_baseline_comparison"),
-            "when_llkd_helps": ("05_when_llkd_helps",)}
+SHOWN_BY = {"default": tuple(f"notebooks/{name}.ipynb" for name in
+                             ("01_teacher_labeling", "02_confidence_analysis", "04_baseline_comparison")),
+            "when_llkd_helps": ("notebooks/05_when_llkd_helps.ipynb",),
+            "yahoo_when_llkd_helps": ("papers/yahoo_answers/05_when_llkd_helps.ipynb",)}
 
 
 @pytest.mark.parametrize("run", sorted(SHOWN_BY))
@@ -61,7 +63,7 @@ def test_reported_numbers_of_a_run_are_the_committed_notebooks(where, run):
     text = PER_SEED.sub("", text)  # a notebook's table cuts the per-seed lists short; the CSV keeps them
     numbers = _numbers(text)
     assert numbers, f"{where} reports no numbers of the {run} run"
-    shown = "".join(_outputs(ROOT / "notebooks" / f"{name}.ipynb") for name in SHOWN_BY[run])
+    shown = "".join(_outputs(ROOT / path) for path in SHOWN_BY[run])
     missing = numbers - _numbers(shown, "1,3")
     assert not missing, f"{where} gives numbers that notebooks {SHOWN_BY[run]} do not show: {sorted(missing)}"
     pairs = re.findall(r"\d+\.\d{3} ± \d+\.\d{3}|\[[+\-−]?\d+\.\d{3}, [+\-−]?\d+\.\d{3}\]", text)

@@ -61,6 +61,18 @@ def reliability(tables: dict[str, pd.DataFrame], title: str, annotate: str | Non
     return fig
 
 
+def confidence_by_correctness(confidence: np.ndarray, right: np.ndarray, title: str) -> plt.Figure:
+    """Histograms (as densities, on shared bins) of the confidence of right and of wrong labels: how
+    far apart they lie is what the confidence AUROC measures."""
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    bins = np.linspace(float(confidence.min()), float(confidence.max()), 21)
+    for mask, name, colour in ((right, "right labels", "C2"), (~right, "wrong labels", "C3")):
+        ax.hist(confidence[mask], bins=bins, density=True, alpha=0.5, color=colour, label=f"{name} (n={int(mask.sum())})")
+    ax.set(title=title, xlabel="teacher confidence", ylabel="density")
+    ax.legend(fontsize=8)
+    return fig
+
+
 def accuracy_coverage(tables: dict[str, pd.DataFrame], title: str) -> plt.Figure:
     fig, ax = plt.subplots(figsize=(5.5, 4))
     for name, table in tables.items():

@@ -95,9 +95,11 @@ def test_llama_cpp_pythons_server_takes_text_only(teacher, server_url):
 
 def test_an_interrupted_server_run_resumes_from_the_cache(teacher, native, server_url, short_prompt, tmp_path):
     cache = TeacherCache(tmp_path / "cache.sqlite")
-    # the probe (token ids: 500; text; token ids again: 500) and the first text answered, then 500s
+    # the probe (token ids: 500; text; token ids again: 500) and the first text answered, then 500s; one
+    # request at a time, so that the next batch's requests (sent before this one is cached) arrive after it
     with FaultyProxy(server_url, fail_from=4 + len(LABELS)) as proxy:
-        interrupted = ServerTeacher.connect(proxy.url, "smollm2", tokenizer=teacher.tokenizer, retries=1, backoff=0.01)
+        interrupted = ServerTeacher.connect(proxy.url, "smollm2", tokenizer=teacher.tokenizer, retries=1, backoff=0.01,
+                                            concurrency=1)
         with pytest.raises(ServerError, match="answered 500"):
             interrupted.scorer(short_prompt, LABELS).logprobs(TEXTS[:3], cache=cache, batch_size=1, progress=False)
     assert len(cache) == 1

@@ -151,7 +151,7 @@ def test_a_500_midway_loses_no_finished_batch_and_resume_scores_only_the_rest(te
         reference = connect(healthy.url, teacher).scorer(prompt, LABELS).logprobs(TEXTS, progress=False)
     cache = TeacherCache(tmp_path / "cache.sqlite")
     with StubCompletions(labels=LABELS, fail_from=2 + 2 * len(LABELS)) as failing:  # the probe, texts 1-2, then 500s
-        scorer = connect(failing.url, teacher, concurrency=2).scorer(prompt, LABELS)
+        scorer = connect(failing.url, teacher, concurrency=1).scorer(prompt, LABELS)  # requests arrive in order
         with pytest.raises(ServerError, match="answered 500"):
             scorer.logprobs(TEXTS, cache=cache, batch_size=1, progress=False)
     assert len(cache) == 2

@@ -295,8 +295,8 @@ class ServerTeacher(Teacher):
                 prompt_form: Literal["auto", "token_ids", "text"] = "auto") -> "ServerTeacher":
         """Check that ``url`` serves ``model``, load the tokenizer (a teacher name or a loaded tokenizer;
         default: the weights the server reports, else ``model``), and send token ids or text as
-        ``prompt_form`` says (``auto``: ask the server once). The cache fingerprint is the served model's identity and the prompt's form, not the URL:
-        replicas behind other URLs share cached scores."""
+        ``prompt_form`` says (``auto``: ask the server once). The cache fingerprint is the served model's
+        identity and the prompt's form, not the URL: replicas behind other URLs share cached scores."""
         if prompt_form not in ("auto", "token_ids", "text"):
             raise ParameterError(f"teacher_prompt_form must be auto, token_ids or text, got {prompt_form!r}")
         client = CompletionsClient(url, os.environ.get(api_key_env), timeout, retries, backoff, api_key_env)

@@ -104,13 +104,13 @@ def calibrated_teacher(artifact: TeacherArtifact, accuracy: float | None = None,
         if accuracy is not None and len(labels):
             labels = labels_at_accuracy(labels, gold, accuracy, confusion, rng)
         probs[name] = hand_out(real, labels, ranking_scores(labels == gold, auroc, rng))
-    labels = "the real teacher's" if accuracy is None else "the real teacher's, a random share changed to reach the accuracy"
+    label_source = "the real teacher's" + ("" if accuracy is None else ", a random share changed to reach the accuracy")
     target = "real" if accuracy is None else f"{accuracy:.4f}"
     accuracy = float(real_right.mean()) if accuracy is None else accuracy
     return artifact.with_distribution(probs, {
         "teacher": f"calibrated simulation of {artifact.meta.get('teacher')}",
         "teacher_fingerprint": f"calibrated-simulation-v2:{artifact.meta.get('teacher_fingerprint')}:accuracy={target}:"
                                f"auroc={auroc:.4f}:seed={seed}",
-        "simulation": {"accuracy": accuracy, "auroc": auroc, "seed": seed, "labels": labels,
+        "simulation": {"accuracy": accuracy, "auroc": auroc, "seed": seed, "labels": label_source,
                        "wrong_labels": "the real teacher's confusion matrix",
                        "base_calibration": artifact.meta["calibration"]}})

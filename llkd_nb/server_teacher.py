@@ -275,6 +275,7 @@ class ServerTeacher(Teacher):
         self.name = f"{model} at {client.url}"
         self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="teacher-request")
         self._cancelled = threading.Event()
+        self._submitting = threading.Lock()  # a batch's requests enter the queue together, in batch order
 
     def cancel(self) -> None:
         """Queued requests end at once, unsent; those in flight end with their answer or timeout."""
@@ -357,10 +358,12 @@ class ServerTeacher(Teacher):
             return label_logprob_spelled(self._completion(prompt.render(text) + verbalizer), verbalizer, where)
 
         def score(texts: list[str]) -> np.ndarray:
-            if self.token_ids:
-                futures = [self._pool.submit(by_ids, text) for text in texts]
-            else:  # a request per label, so that the K of a text run at once
-                futures = [self._pool.submit(by_text, text, verbalizer) for text in texts for verbalizer in verbalizers]
+            with self._submitting:  # batches scored side by side (batches_in_flight) queue one after the other
+                if self.token_ids:
+                    futures = [self._pool.submit(by_ids, text) for text in texts]
+                else:  # a request per label, so that the K of a text run at once
+                    futures = [self._pool.submit(by_text, text, verbalizer) for text in texts
+                               for verbalizer in verbalizers]
             try:
                 values = [future.result() for future in futures]
             except BaseException:

@@ -12,7 +12,9 @@ anew. Each run is one file, written atomically, so an interrupted write leaves n
 
 from __future__ import annotations
 
+import ast
 import hashlib
+import importlib
 import json
 import os
 import tempfile
@@ -31,12 +33,32 @@ from .training import Costs, DataFeatures, TrainConfig, TrainingData, train_stud
 CODE_MODULES = ("training", "selection", "student", "metrics", "artifacts", "devices", "assets")
 
 
+def code_lines(source: str) -> str:
+    """``source`` as a run's outcome depends on it: each import statement reduced to what it binds and
+    the last part of its module's name, the module docstring left out. Moving a module to another
+    package rewrites only where its imports point, so its cached runs stay valid."""
+    tree = ast.parse(source)
+    lines = source.splitlines()
+    replaced: dict[int, str] = {}  # first line of a statement -> its reduced form ("" drops it)
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            names = ", ".join(f"{alias.name} as {alias.asname}" if alias.asname else alias.name for alias in node.names)
+            origin = f"from {(node.module or '').rsplit('.', 1)[-1]} " if isinstance(node, ast.ImportFrom) else ""
+            replaced[node.lineno] = f"{' ' * node.col_offset}{origin}import {names}"
+            replaced |= {number: "" for number in range(node.lineno + 1, node.end_lineno + 1)}
+    if ast.get_docstring(tree, clean=False) is not None:
+        replaced |= {number: "" for number in range(tree.body[0].lineno, tree.body[0].end_lineno + 1)}
+    kept = (replaced.get(number, line) for number, line in enumerate(lines, start=1))
+    return "\n".join(line for line in kept if line)
+
+
 def code_fingerprint() -> str:
-    """Hash of the source of :data:`CODE_MODULES`."""
-    here = Path(__file__).parent
+    """Hash of the code of :data:`CODE_MODULES` (:func:`code_lines`), in that order."""
     digest = hashlib.sha256()
     for name in CODE_MODULES:
-        digest.update((here / f"{name}.py").read_bytes())
+        module = importlib.import_module(f"{__package__}.{name}")
+        digest.update(code_lines(Path(module.__file__).read_text(encoding="utf-8")).encode())
+        digest.update(b"\x1e")
     return digest.hexdigest()[:16]
 
 

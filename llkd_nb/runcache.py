@@ -34,16 +34,17 @@ CODE_MODULES = ("training", "selection", "student", "metrics", "artifacts", "dev
 
 
 def code_lines(source: str) -> str:
-    """``source`` as a run's outcome depends on it: each import statement reduced to what it binds and
-    the last part of its module's name, the module docstring left out. Moving a module to another
-    package rewrites only where its imports point, so its cached runs stay valid."""
+    """``source`` as a run's outcome depends on it: an import from inside the package reduced to the
+    names it binds (another package's keeps its module), the module docstring left out. Moving a module
+    within the package rewrites only where its imports point, so its cached runs stay valid."""
     tree = ast.parse(source)
     lines = source.splitlines()
     replaced: dict[int, str] = {}  # first line of a statement -> its reduced form ("" drops it)
     for node in ast.walk(tree):
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             names = ", ".join(f"{alias.name} as {alias.asname}" if alias.asname else alias.name for alias in node.names)
-            origin = f"from {(node.module or '').rsplit('.', 1)[-1]} " if isinstance(node, ast.ImportFrom) else ""
+            origin = ("" if isinstance(node, ast.Import) else
+                      "from . " if node.level else f"from {node.module} ")
             replaced[node.lineno] = f"{' ' * node.col_offset}{origin}import {names}"
             replaced |= {number: "" for number in range(node.lineno + 1, node.end_lineno + 1)}
     if ast.get_docstring(tree, clean=False) is not None:

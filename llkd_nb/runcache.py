@@ -34,23 +34,23 @@ CODE_MODULES = ("training", "selection", "student", "metrics", "artifacts", "dev
 
 
 def code_lines(source: str) -> str:
-    """``source`` as a run's outcome depends on it: an import from inside the package reduced to the
-    names it binds (another package's keeps its module), the module docstring left out. Moving a module
-    within the package rewrites only where its imports point, so its cached runs stay valid."""
+    """``source`` as a run's outcome depends on it: its code in order, then the names its imports bind,
+    sorted (an import from inside the package without its module, another package's with it); the
+    module docstring left out. Moving a module within the package rewrites only where its imports point
+    and how they are grouped, so its cached runs stay valid."""
     tree = ast.parse(source)
-    lines = source.splitlines()
-    replaced: dict[int, str] = {}  # first line of a statement -> its reduced form ("" drops it)
+    dropped: set[int] = set()
+    bindings: list[str] = []
     for node in ast.walk(tree):
         if isinstance(node, (ast.Import, ast.ImportFrom)):
-            names = ", ".join(f"{alias.name} as {alias.asname}" if alias.asname else alias.name for alias in node.names)
-            origin = ("" if isinstance(node, ast.Import) else
-                      "from . " if node.level else f"from {node.module} ")
-            replaced[node.lineno] = f"{' ' * node.col_offset}{origin}import {names}"
-            replaced |= {number: "" for number in range(node.lineno + 1, node.end_lineno + 1)}
+            origin = ("" if isinstance(node, ast.Import) else "from . " if node.level else f"from {node.module} ")
+            bindings += [f"{origin}import {alias.name}" + (f" as {alias.asname}" if alias.asname else "")
+                         for alias in node.names]
+            dropped.update(range(node.lineno, node.end_lineno + 1))
     if ast.get_docstring(tree, clean=False) is not None:
-        replaced |= {number: "" for number in range(tree.body[0].lineno, tree.body[0].end_lineno + 1)}
-    kept = (replaced.get(number, line) for number, line in enumerate(lines, start=1))
-    return "\n".join(line for line in kept if line)
+        dropped.update(range(tree.body[0].lineno, tree.body[0].end_lineno + 1))
+    code = [line for number, line in enumerate(source.splitlines(), start=1) if number not in dropped and line]
+    return "\n".join(code + sorted(bindings))
 
 
 def code_fingerprint() -> str:

@@ -95,9 +95,10 @@ def test_one_stored_run_answers_either_model_selection(tmp_path, artifact):
 def test_the_code_fingerprint_ignores_where_imports_point_and_the_module_docstring_but_not_code():
     """Moving a module within the package rewrites where its imports point: its cached runs stay valid.
     Any change of code (a comment, a constant, what an import binds) invalidates them."""
-    source = '"""What it is for."""\n\nfrom .metrics import macro_f1\nimport numpy as np\n\n\ndef f():\n    return 1\n'
-    moved = ('"""What it is for,\nsaid again."""\n\nfrom ..core.scores import (\n    macro_f1,\n)\n'
-             'import numpy as np\n\n\ndef f():\n    return 1\n')
+    source = ('"""What it is for."""\n\nimport numpy as np\n\nfrom .metrics import macro_f1, roc_auc\nfrom .params import param\n'
+              '\n\ndef f():\n    return 1\n')
+    moved = ('"""What it is for,\nsaid again."""\n\nimport numpy as np\n\nfrom ..core.params import param\n'
+             'from ..core.scores import (\n    macro_f1,\n)\nfrom .ranks import roc_auc\n\n\ndef f():\n    return 1\n')
     assert runcache.code_lines(moved) == runcache.code_lines(source)
     for edited in (source.replace("return 1", "return 2"), source.replace("return 1", "return 1  # one"),
                    source.replace("import macro_f1", "import accuracy as macro_f1"),

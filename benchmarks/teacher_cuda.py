@@ -20,14 +20,14 @@ import time
 import numpy as np
 import torch
 
-from llkd_nb.assets import OFFLINE_TEACHER
-from llkd_nb.data import get_spec
-from llkd_nb.prompts import build_prompt
-from llkd_nb.teacher import TransformersTeacher
+from llkd_nb.core.assets import OFFLINE_TEACHER
+from llkd_nb.core.data import get_spec
+from llkd_nb.teacher.prompts import build_prompt
+from llkd_nb.teacher.transformers_engine import TransformersTeacher
 
 
 def bbc_texts(count: int) -> list[str]:
-    from llkd_nb.data import DataConfig, load_splits
+    from llkd_nb.core.data import DataConfig, load_splits
 
     return load_splits(DataConfig(pool_size=count)).pool["text"].tolist()
 

@@ -17,7 +17,7 @@ import time
 
 import torch
 
-from llkd_nb.scoring import PrefixScorer, naive_label_logprobs
+from llkd_nb.teacher.scoring import PrefixScorer, naive_label_logprobs
 
 
 def main() -> None:

@@ -23,15 +23,15 @@ import time
 import numpy as np
 import torch
 
-from llkd_nb.assets import smollm2_gguf
-from llkd_nb.calibration import softmax
-from llkd_nb.data import get_spec, load_dataset_frame, split_dataset
-from llkd_nb.gguf_teacher import LlamaCppTeacher, usable_cores
-from llkd_nb.local_server import llama_cpp_server
-from llkd_nb.prompts import build_prompt
-from llkd_nb.scoring import naive_label_logprobs
-from llkd_nb.server_teacher import ServerTeacher
-from llkd_nb.teacher import TransformersTeacher
+from llkd_nb.core.assets import smollm2_gguf
+from llkd_nb.core.data import get_spec, load_dataset_frame, split_dataset
+from llkd_nb.teacher.calibration import softmax
+from llkd_nb.teacher.gguf_engine import LlamaCppTeacher, usable_cores
+from llkd_nb.teacher.local_server import llama_cpp_server
+from llkd_nb.teacher.prompts import build_prompt
+from llkd_nb.teacher.scoring import naive_label_logprobs
+from llkd_nb.teacher.server_engine import ServerTeacher
+from llkd_nb.teacher.transformers_engine import TransformersTeacher
 
 
 def timed(score, texts: list[str]) -> tuple[np.ndarray, float]:

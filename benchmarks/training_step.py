@@ -23,9 +23,11 @@ import time
 import numpy as np
 import torch
 
-from llkd_nb.data import DataConfig, load_splits
-from llkd_nb.selection import make_strategy
-from llkd_nb.training import DataFeatures, TrainConfig, TrainingData, textbook_fine_tuning, train_student
+from llkd_nb.core.data import DataConfig, load_splits
+from llkd_nb.student.selection import make_strategy
+from llkd_nb.student.training import (
+    DataFeatures, TrainConfig, TrainingData, textbook_fine_tuning, train_student,
+)
 
 WARMUP = 3
 LABELS = ["business", "entertainment", "politics", "sports", "tech"]

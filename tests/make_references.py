@@ -10,7 +10,7 @@ from pathlib import Path
 
 import papermill
 
-from llkd_nb.cli import QUIET_KERNEL
+from llkd_nb.study.cli import QUIET_KERNEL
 
 HERE = Path(__file__).resolve().parent / "notebooks"
 SOURCE = HERE.parents[1] / "notebooks"

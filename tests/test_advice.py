@@ -3,8 +3,8 @@
 import pandas as pd
 import pytest
 
-from llkd_nb.advice import from_comparison, from_map
-from llkd_nb.methods import LLKD_ROW
+from llkd_nb.experiments.advice import from_comparison, from_map
+from llkd_nb.experiments.methods import LLKD_ROW
 
 
 def summary(forwards_llkd: float = 4000.0) -> pd.DataFrame:

@@ -6,7 +6,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from llkd_nb.artifacts import ArtifactError, TeacherArtifact, build_artifact
+from llkd_nb.teacher.artifacts import ArtifactError, TeacherArtifact, build_artifact
 
 LABELS = ["a", "b"]
 

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from llkd_nb.cache import CacheError, TeacherCache
-from llkd_nb.prompts import build_prompt
+from llkd_nb.teacher.cache import CacheError, TeacherCache
+from llkd_nb.teacher.prompts import build_prompt
 
 LABELS = ["business", "entertainment", "politics", "sports", "technology"]
 TEXTS = [f"Article number {i} about {topic}." for i, topic in
@@ -72,7 +72,7 @@ def test_corrupt_cache_file_gives_a_clear_error_and_is_left_alone(tmp_path):
 
 
 def test_key_depends_on_model_prompt_labels_and_text(scorer):
-    from llkd_nb.cache import cache_key
+    from llkd_nb.teacher.cache import cache_key
 
     base = cache_key("m", "p", LABELS, "t")
     assert len({base, cache_key("m2", "p", LABELS, "t"), cache_key("m", "p2", LABELS, "t"),

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from llkd_nb.cli import REPO_NOTEBOOKS, main, notebook_parameters
-from llkd_nb.study import NOTEBOOKS, RunConfig, Study
+from llkd_nb.study.cli import REPO_NOTEBOOKS, main, notebook_parameters
+from llkd_nb.study.config import NOTEBOOKS, RunConfig, Study
 
 MAIN_JOB = [list(NOTEBOOKS)[n - 1] for n in RunConfig().notebooks]  # what a study runs by default (01-04)
 
@@ -76,7 +76,7 @@ def test_default_study_injects_no_parameters(tmp_path):
 @pytest.fixture(scope="module")
 def practitioner_files(tmp_path_factory):
     """A practitioner's data: unlabeled texts, and a small labelled file whose labels are codes."""
-    from llkd_nb.data import DataConfig, load_splits
+    from llkd_nb.core.data import DataConfig, load_splits
 
     splits = load_splits(DataConfig(pool_size=30, validation_size=25, test_size=20))
     codes = {"business": "biz", "entertainment": "ent", "politics": "pol", "sports": "spo", "tech": "tec"}

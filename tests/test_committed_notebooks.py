@@ -5,7 +5,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from llkd_nb.study import NOTEBOOKS
+from llkd_nb.study.config import NOTEBOOKS
 
 ROOT = Path(__file__).resolve().parents[1]
 

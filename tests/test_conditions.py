@@ -1,20 +1,21 @@
 """Notebook 05's ladder and grid: the simulations do what they say, and the grid runs end to end."""
 
 import numpy as np
-import pandas as pd
 import pytest
 
-from llkd_nb.artifacts import build_artifact
-from llkd_nb.conditions import (
+from llkd_nb.core.data import DataConfig, load_splits
+from llkd_nb.core.metrics import confidence_auroc
+from llkd_nb.core.validation import ParameterError
+from llkd_nb.experiments.conditions import (
     ConditionsConfig, conclusion, paper_regime, proxy_conditions, real_conditions, run_conditions,
     simulated_conditions, simulation_check, teacher_table,
 )
-from llkd_nb.data import DataConfig, load_splits
-from llkd_nb.simulation import calibrated_teacher, error_confusion, hand_out, labels_at_accuracy, ranking_scores
-from llkd_nb.methods import LLKD_ROW, comparison_methods, method_named
-from llkd_nb.metrics import confidence_auroc
-from llkd_nb.training import TrainConfig
-from llkd_nb.validation import ParameterError
+from llkd_nb.experiments.methods import LLKD_ROW, comparison_methods, method_named
+from llkd_nb.experiments.simulation import (
+    calibrated_teacher, error_confusion, hand_out, labels_at_accuracy, ranking_scores,
+)
+from llkd_nb.student.training import TrainConfig
+from llkd_nb.teacher.artifacts import build_artifact
 
 LABELS = ["business", "entertainment", "politics", "sports", "tech"]
 
@@ -120,10 +121,10 @@ def test_the_calibrated_simulation_hits_its_targets_and_errs_where_the_real_teac
     """Fitted to a real teacher (a TF-IDF proxy here): accuracy and confidence AUROC on every split within
     0.02 of the targets, the real teacher's own by default (then with its very labels); changed labels
     follow its confusion matrix."""
-    from llkd_nb.analysis import teacher_scores
-    from llkd_nb.data import DataConfig, get_spec, load_splits
-    from llkd_nb.proxy_teacher import proxy_teacher_artifact
-    from llkd_nb.simulation import calibrated_teacher, error_confusion
+    from llkd_nb.experiments.analysis import teacher_scores
+    from llkd_nb.core.data import DataConfig, get_spec, load_splits
+    from llkd_nb.experiments.proxy_teacher import proxy_teacher_artifact
+    from llkd_nb.experiments.simulation import calibrated_teacher, error_confusion
 
     labels = list(get_spec("bbc_news").labels)
     real = proxy_teacher_artifact(load_splits(DataConfig(pool_size=500, validation_size=50, test_size=100)), labels, n=20)

@@ -1,9 +1,9 @@
 import pandas as pd
 import pytest
 
-from llkd_nb.data import (
-    DataConfig, DataError, DatasetSpec, REGISTRY, deduplicate, get_spec, load_dataset_frame, load_splits, normalise_frame,
-    normalised_words, split_dataset,
+from llkd_nb.core.data import (
+    DataConfig, DataError, DatasetSpec, REGISTRY, deduplicate, get_spec, load_dataset_frame, load_splits,
+    normalise_frame, normalised_words, split_dataset,
 )
 
 
@@ -218,7 +218,7 @@ def test_hub_loaders_on_local_data_in_the_hub_format(monkeypatch, name):
         return hub_dataset(name, split)
 
     monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
-    monkeypatch.setattr("llkd_nb.data.hub_commit", lambda hub_id, revision=None: "c0ffee")
+    monkeypatch.setattr("llkd_nb.core.data.hub_commit", lambda hub_id, revision=None: "c0ffee")
     frame = load_dataset_frame(spec, "hub", revision="v1.0")
     assert calls == [(spec.hub_id, spec.hub_config, split, "c0ffee") for split in spec.hub_splits]
     assert frame.attrs["revision"] == "c0ffee"
@@ -241,7 +241,7 @@ def test_yahoo_hub_texts_lose_their_literal_newline_escapes(monkeypatch):
 
     rows = {**HUB_ROWS["yahoo_answers"], "best_answer": ["first line\\nsecond line", "nobody"]}
     monkeypatch.setattr(datasets, "load_dataset", lambda hub_id, config=None, split=None, revision=None: datasets.Dataset.from_dict(rows))
-    monkeypatch.setattr("llkd_nb.data.hub_commit", lambda hub_id, revision=None: None)
+    monkeypatch.setattr("llkd_nb.core.data.hub_commit", lambda hub_id, revision=None: None)
     frame = load_dataset_frame(REGISTRY["yahoo_answers"], "hub", revision="main")
     assert not frame["text"].str.contains("\\n", regex=False).any()
     assert "first line second line" in frame["text"].iloc[0]
@@ -254,7 +254,7 @@ def test_class_label_names_in_another_order_are_an_error(monkeypatch):
     features = datasets.Features({"text": datasets.Value("string"), "label": datasets.ClassLabel(names=swapped)})
     dataset = datasets.Dataset.from_dict(HUB_ROWS["emotion"], features=features)
     monkeypatch.setattr(datasets, "load_dataset", lambda hub_id, config=None, split=None, revision=None: dataset)
-    monkeypatch.setattr("llkd_nb.data.hub_commit", lambda hub_id, revision=None: None)
+    monkeypatch.setattr("llkd_nb.core.data.hub_commit", lambda hub_id, revision=None: None)
     with pytest.raises(DataError, match=r"emotion: the hub's label names .* differ from the registry's"):
         load_dataset_frame(REGISTRY["emotion"], "hub", revision="main")
 

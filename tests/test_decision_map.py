@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from llkd_nb.decision_map import MarginRule, nearest_rung, recommendation
+from llkd_nb.experiments.decision_map import MarginRule, nearest_rung, recommendation
 
 
 def map_cells(slope_auroc: float, noise: float = 0.005, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -15,13 +15,13 @@ Needs llama-cpp-python (``make setup-llama-cpp``; ``make test`` installs it).
 import numpy as np
 import pytest
 
-from llkd_nb.assets import smollm2_gguf
-from llkd_nb.cache import TeacherCache
-from llkd_nb.calibration import softmax
-from llkd_nb.labeling import TeacherConfig
-from llkd_nb.prompts import build_prompt
-from llkd_nb.server_teacher import ServerError, ServerTeacher
-from llkd_nb.local_server import llama_cpp_server
+from llkd_nb.core.assets import smollm2_gguf
+from llkd_nb.teacher.cache import TeacherCache
+from llkd_nb.teacher.calibration import softmax
+from llkd_nb.teacher.config import TeacherConfig
+from llkd_nb.teacher.local_server import llama_cpp_server
+from llkd_nb.teacher.prompts import build_prompt
+from llkd_nb.teacher.server_engine import ServerError, ServerTeacher
 from servers import FaultyProxy
 
 pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed: make setup-llama-cpp")
@@ -38,7 +38,7 @@ SAME_ENGINE_TOLERANCE = 1e-2
 
 @pytest.fixture(scope="module")
 def native():
-    from llkd_nb.gguf_teacher import LlamaCppTeacher
+    from llkd_nb.teacher.gguf_engine import LlamaCppTeacher
 
     return LlamaCppTeacher.load()
 
@@ -112,7 +112,7 @@ def test_an_interrupted_server_run_resumes_from_the_cache(teacher, native, serve
 
 
 def test_a_study_names_the_server_by_url_and_model(teacher, server_url):
-    from llkd_nb.teacher import load_teacher
+    from llkd_nb.teacher.loading import load_teacher
 
     config = TeacherConfig(teacher=server_url, teacher_model="smollm2", teacher_tokenizer="offline:smollm2-135m")
     served = load_teacher(config)

@@ -4,11 +4,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from llkd_nb.analysis import describe_trend, joint_grid
-from llkd_nb.metrics import (
+from llkd_nb.core.metrics import (
     accuracy_by_bin, accuracy_coverage, classification_scores, confidence_auroc, equal_count_bins,
     expected_calibration_error, normalised_entropy,
 )
+from llkd_nb.experiments.analysis import describe_trend, joint_grid
 
 
 def test_ece_of_a_perfectly_calibrated_sample_is_near_zero():

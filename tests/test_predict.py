@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 from transformers import pipeline
 
-from llkd_nb.cli import main
-from llkd_nb.predict import META_FILE, save_student
-from llkd_nb.selection import make_strategy
-from llkd_nb.training import TrainConfig, TrainingData, train_student
+from llkd_nb.student.predict import META_FILE, save_student
+from llkd_nb.student.selection import make_strategy
+from llkd_nb.student.training import TrainConfig, TrainingData, train_student
+from llkd_nb.study.cli import main
 
 LABELS = ["forsale", "wanted"]
 TEXTS = ["Selling my old bike, barely used, 50 dollars", "Looking to buy a second-hand sofa, any offers?"] * 6

@@ -4,9 +4,9 @@ a better teacher."""
 import numpy as np
 import pytest
 
-from llkd_nb.analysis import teacher_scores
-from llkd_nb.data import DataConfig, DataError, get_spec, load_splits
-from llkd_nb.proxy_teacher import proxy_teacher_artifact
+from llkd_nb.core.data import DataConfig, DataError, get_spec, load_splits
+from llkd_nb.experiments.analysis import teacher_scores
+from llkd_nb.experiments.proxy_teacher import proxy_teacher_artifact
 
 LABELS = list(get_spec("bbc_news").labels)
 

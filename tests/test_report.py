@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from llkd_nb.report import merge_sections
+from llkd_nb.study.report import merge_sections
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -72,8 +72,8 @@ def test_reported_numbers_of_a_run_are_the_committed_notebooks(where, run):
 
 
 def test_the_report_tells_a_cold_run_from_a_warm_rerun(tmp_path):
-    from llkd_nb.cli import record_timing
-    from llkd_nb.report import _cold_run
+    from llkd_nb.study.cli import record_timing
+    from llkd_nb.study.report import _cold_run
 
     (tmp_path / "config").mkdir()
     assert _cold_run(tmp_path) == "No recorded run of this folder started from empty caches."

@@ -7,11 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import llkd_nb.runcache as runcache
-from llkd_nb.compare import run_methods
-from llkd_nb.methods import Method
-from llkd_nb.runcache import RunCache
-from llkd_nb.training import TrainConfig
+import llkd_nb.experiments.runcache as runcache
+from llkd_nb.experiments.compare import run_methods
+from llkd_nb.experiments.methods import Method
+from llkd_nb.experiments.runcache import RunCache
+from llkd_nb.student.training import TrainConfig
 
 CONFIG = TrainConfig(max_length=16, batch_size=4, max_steps=3, num_evals=1, device="cpu")
 METHODS = [Method("all pseudo-labels", "all"), Method("fixed", "fixed_threshold", {"threshold": 0.3})]

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from llkd_nb.selection import STRATEGIES, BatchSignals, LLKD, make_strategy, normalised
-from llkd_nb.validation import ParameterError
+from llkd_nb.core.validation import ParameterError
+from llkd_nb.student.selection import STRATEGIES, BatchSignals, LLKD, make_strategy, normalised
 
 
 def signals(pseudo, conf, unc, loss=None, progress=0.0, k=2):

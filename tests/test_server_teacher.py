@@ -9,12 +9,12 @@ import time
 import numpy as np
 import pytest
 
-from llkd_nb.cache import TeacherCache
-from llkd_nb.labeling import TeacherConfig
-from llkd_nb.local_server import free_port
-from llkd_nb.prompts import build_prompt
-from llkd_nb.server_teacher import ServerError, ServerTeacher, label_logprob_spelled, label_logprobs_at
-from llkd_nb.validation import ParameterError
+from llkd_nb.core.validation import ParameterError
+from llkd_nb.teacher.cache import TeacherCache
+from llkd_nb.teacher.config import TeacherConfig
+from llkd_nb.teacher.local_server import free_port
+from llkd_nb.teacher.prompts import build_prompt
+from llkd_nb.teacher.server_engine import ServerError, ServerTeacher, label_logprob_spelled, label_logprobs_at
 from servers import SglangCompletions, StubCompletions, VllmCompletions, stub_logprob
 
 LABELS = ("business", "entertainment", "politics")
@@ -189,7 +189,7 @@ def test_notebook_01_labels_through_a_server_teacher(tmp_path):
     import pandas as pd
     import yaml
 
-    from llkd_nb.cli import main
+    from llkd_nb.study.cli import main
 
     with StubCompletions(token_ids=True) as server:
         study = {"name": "served", "notebooks": [1], "pool_size": 12, "validation_size": 6, "test_size": 6,

@@ -11,7 +11,7 @@ import papermill
 import pytest
 from make_references import HERE, RUN, SMALL, SOURCE
 
-from llkd_nb.cli import QUIET_KERNEL
+from llkd_nb.study.cli import QUIET_KERNEL
 
 SOLUTIONS = SOURCE / "solutions"
 

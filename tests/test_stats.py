@@ -6,8 +6,9 @@ import pytest
 from scipy import stats
 from sklearn.metrics import f1_score
 
-from llkd_nb.stats import (
-    PairedDifference, holm, holm_correct, macro_f1_batch, minimum_detectable_effect, paired_difference, t_difference,
+from llkd_nb.experiments.stats import (
+    PairedDifference, holm, holm_correct, macro_f1_batch, minimum_detectable_effect, paired_difference,
+    t_difference,
 )
 
 

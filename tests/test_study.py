@@ -8,11 +8,12 @@ import papermill
 import pytest
 import yaml
 
-from llkd_nb.params import default_of, study_fields
-from llkd_nb.study import (
-    CLI_KEYS, KEYS, NOTEBOOKS, SECTIONS, Study, load_study, notebook_keys, open_notebook, parameters_cell, study_yaml,
+from llkd_nb.core.params import default_of, study_fields
+from llkd_nb.core.validation import ParameterError
+from llkd_nb.study.config import (
+    CLI_KEYS, KEYS, NOTEBOOKS, SECTIONS, Study, load_study, notebook_keys, open_notebook, parameters_cell,
+    study_yaml,
 )
-from llkd_nb.validation import ParameterError
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from llkd_nb.calibration import calibrate, softmax
-from llkd_nb.prompts import build_prompt, truncate_words
-from llkd_nb.scoring import PrefixScorer, naive_label_logprobs
+from llkd_nb.teacher.calibration import calibrate, softmax
+from llkd_nb.teacher.prompts import build_prompt, truncate_words
+from llkd_nb.teacher.scoring import PrefixScorer, naive_label_logprobs
 
 LABELS = ["business", "entertainment", "politics", "sports", "technology"]
 

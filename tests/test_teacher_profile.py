@@ -7,11 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from llkd_nb.analysis import teacher_scores
-from llkd_nb.cli import main
-from llkd_nb.data import DataConfig, DataError, get_spec, load_splits
-from llkd_nb.proxy_teacher import proxy_teacher_artifact
-from llkd_nb.teacher_profile import teacher_profile
+from llkd_nb.core.data import DataConfig, DataError, get_spec, load_splits
+from llkd_nb.experiments.analysis import teacher_scores
+from llkd_nb.experiments.proxy_teacher import proxy_teacher_artifact
+from llkd_nb.experiments.teacher_profile import teacher_profile
+from llkd_nb.study.cli import main
 
 LABELS = list(get_spec("bbc_news").labels)
 
@@ -83,7 +83,7 @@ def test_the_command_places_the_teacher_on_a_decision_map(artifact, tmp_path, ca
 def test_notebooks_01_and_02_check_the_teacher_where_gold_exists(artifact):
     """The pool when it is labelled, else the test set (an unlabeled pool with a labelled eval file),
     else nowhere, with what is missing."""
-    from llkd_nb.analysis import gold_split
+    from llkd_nb.experiments.analysis import gold_split
 
     assert gold_split(artifact) == ("pool", "the pool's 200 gold-labelled texts")
     split, phrase = gold_split(without_pool_gold(artifact))

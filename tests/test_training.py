@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from llkd_nb.data import DataConfig, load_splits
-from llkd_nb.selection import Strategy, make_strategy
-from llkd_nb.student import Features, Student, encode, load_model
-from llkd_nb.training import (
+from llkd_nb.core.data import DataConfig, load_splits
+from llkd_nb.core.validation import ParameterError
+from llkd_nb.student.encoder import Features, Student, encode, load_model
+from llkd_nb.student.selection import Strategy, make_strategy
+from llkd_nb.student.training import (
     DataFeatures, TrainConfig, TrainingData, textbook_fine_tuning, train_student,
 )
-from llkd_nb.validation import ParameterError
 
 LABELS = ["business", "entertainment", "politics", "sports", "tech"]
 SMALL = dict(max_length=16, batch_size=4, max_steps=3, warmup_ratio=0.0, num_evals=3, device="cpu")

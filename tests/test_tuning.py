@@ -2,10 +2,10 @@
 
 import pytest
 
-import llkd_nb.tuning as tuning
-from llkd_nb.methods import GRID_SIZE, Method, comparison_methods, method_named, with_tuned
-from llkd_nb.training import TrainConfig
-from llkd_nb.tuning import Tuned, tune_all
+import llkd_nb.experiments.tuning as tuning
+from llkd_nb.experiments.methods import GRID_SIZE, Method, comparison_methods, method_named, with_tuned
+from llkd_nb.experiments.tuning import Tuned, tune_all
+from llkd_nb.student.training import TrainConfig
 
 CONFIG = TrainConfig(max_length=16, batch_size=4, max_steps=3, num_evals=1, device="cpu")
 

@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .assets import OFFLINE_STUDENT, minilm_folder
-from .hf import quiet_transformers
+from ..core.assets import OFFLINE_STUDENT, minilm_folder
+from ..core.hf import quiet_transformers
 
 
 def _source(name: str) -> str:

@@ -7,14 +7,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .artifacts import TeacherArtifact
-from .calibration import METHODS
-from .metrics import (
+from ..core.metrics import (
     accuracy_coverage, classification_scores, confidence_auroc, equal_count_bins, expected_calibration_error,
     reliability_table,
 )
-from .params import param
-from .validation import check_range, check_types
+from ..core.params import param
+from ..core.validation import check_range, check_types
+from ..teacher.artifacts import TeacherArtifact
+from ..teacher.calibration import METHODS
 
 
 @dataclass

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .artifacts import TeacherArtifact
-from .data import DataError
-from .metrics import classification_scores, confidence_auroc, expected_calibration_error
+from ..core.data import DataError
+from ..core.metrics import classification_scores, confidence_auroc, expected_calibration_error
+from ..teacher.artifacts import TeacherArtifact
 
 MIN_LABELLED = 100
 

@@ -1,4 +1,4 @@
-"""Where models run."""
+"""Where models run: the device a study names, else CUDA when present, else the CPU."""
 
 from __future__ import annotations
 

@@ -271,7 +271,7 @@ def scores_by_teacher(cells: pd.DataFrame, accuracy: dict[str, float], highlight
 
 def decision_map(best: pd.DataFrame, teachers: pd.DataFrame, rule, title: str) -> plt.Figure:
     """One panel per budget over teacher accuracy x confidence AUROC: the fitted margin of ``rule``
-    (:class:`llkd_nb.decision_map.MarginRule`) as background, the line where its 95 % lower bound crosses
+    (:class:`llkd_nb.experiments.decision_map.MarginRule`) as background, the line where its 95 % lower bound crosses
     0, and each measured cell as a point coloured by its margin (framed: Holm verdict not neutral)."""
     budgets = sorted(best["budget"].unique())
     limit = max(float(np.nanmax(np.abs(best["llkd_minus"]))), 0.01)

@@ -39,14 +39,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .artifacts import TeacherArtifact
-from .assets import OFFLINE_STUDENT
-from .devices import pick_device
-from .metrics import classification_scores
-from .params import param
+from ..core.assets import OFFLINE_STUDENT
+from ..core.devices import pick_device
+from ..core.metrics import classification_scores
+from ..core.params import param
+from ..core.validation import ParameterError, check_range, check_types
+from ..teacher.artifacts import TeacherArtifact
+from .encoder import Features, Student, encode
 from .selection import BatchSignals, Strategy, normalised
-from .student import Features, Student, encode
-from .validation import ParameterError, check_range, check_types
 
 SELECTION_SCORES = {"pseudo": "val_target_macro_f1", "gold": "val_gold_macro_f1"}
 

@@ -18,11 +18,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .artifacts import TeacherArtifact
+from ..core.params import values_of
+from ..student.training import DataFeatures, TrainConfig, TrainingData, validation_score
+from ..teacher.artifacts import TeacherArtifact
 from .methods import Method
-from .params import values_of
 from .runcache import RunCache, train_run
-from .training import DataFeatures, TrainConfig, TrainingData, validation_score
 
 
 @dataclass

@@ -20,19 +20,19 @@ from typing import TYPE_CHECKING
 
 import yaml
 
-from .params import default_of
+from ..core.params import default_of
 
 if TYPE_CHECKING:  # the study imports torch: commands that do not need it stay fast
-    from .study import Study
+    from .config import Study
 
-REPO_NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+REPO_NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"  # the repository beside llkd_nb/
 
 
 def notebook_parameters(notebook: Path, study: Study, run_dir: Path) -> dict:
     """The study's values for ``notebook``'s parameters where they differ from the defaults, and the
     run folder (relative to the notebook's folder, where papermill runs it): the default study
     executes the committed notebooks exactly as they are."""
-    from .study import DEFAULT_RUN_DIR, KEYS
+    from .config import DEFAULT_RUN_DIR, KEYS
 
     values = study.values_for(notebook.stem)
     if values.get("cache_path"):
@@ -83,7 +83,7 @@ def run_study(study: Study, runs_dir: Path, notebooks_dir: Path = REPO_NOTEBOOKS
     """Execute the selected notebooks in order with papermill; returns the run folder."""
     import papermill
 
-    from .study import NOTEBOOKS
+    from .config import NOTEBOOKS
 
     run_dir = (runs_dir / study.run.name).resolve()
     (run_dir / "notebooks").mkdir(parents=True, exist_ok=True)
@@ -139,7 +139,7 @@ def record_timing(run_dir: Path, timings: dict[str, float], caches: dict[str, in
     so that a report can tell a cold run's time from a warm rerun's."""
     from datetime import datetime, timezone
 
-    from .runinfo import git_commit
+    from ..core.runinfo import git_commit
 
     path = run_dir / "config" / "timings_history.yaml"
     history = yaml.safe_load(path.read_text()) if path.exists() else []
@@ -150,7 +150,7 @@ def record_timing(run_dir: Path, timings: dict[str, float], caches: dict[str, in
 
 
 def list_datasets() -> None:
-    from .data import REGISTRY
+    from ..core.data import REGISTRY
 
     for spec in REGISTRY.values():
         forms = " + ".join(f for f, present in (("offline", spec.offline), ("hub", spec.hub_id)) if present)
@@ -159,7 +159,7 @@ def list_datasets() -> None:
 
 
 def list_keys() -> None:
-    from .study import CLI_KEYS, KEYS, NOTEBOOKS, notebook_keys
+    from .config import CLI_KEYS, KEYS, NOTEBOOKS, notebook_keys
 
     for key, (section, f) in KEYS.items():
         where = "llkd-nb run" if key in CLI_KEYS else ", ".join(nb[:2] for nb in NOTEBOOKS if key in notebook_keys(nb))
@@ -167,7 +167,7 @@ def list_keys() -> None:
 
 
 def list_methods() -> None:
-    from .methods import comparison_methods
+    from ..experiments.methods import comparison_methods
 
     print("notebook 04 methods (tuned on the validation set over their grid):")
     for method in comparison_methods():
@@ -235,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote the README blocks of {', '.join(run.name for run in args.runs)} in {args.readme}")
         print(f"wrote {args.output}")
     elif args.command == "params":
-        from .study import write_parameters
+        from .config import write_parameters
 
         changed = write_parameters(args.notebooks_dir, args.study_file)
         print("rewrote: " + (", ".join(str(p) for p in changed) if changed else "nothing (already in sync)"))
@@ -249,11 +249,11 @@ def main(argv: list[str] | None = None) -> int:
         index = build_site(notebooks, [n for n in args.notes if n.exists()], args.output, "llkd-notebooks")
         print(f"{len(notebooks)} notebooks rendered; open {index}")
     elif args.command == "teacher-profile":
-        from .artifacts import TeacherArtifact
-        from .data import DataError, read_table
-        from .teacher_profile import teacher_profile
+        from ..core.data import DataError, read_table
+        from ..experiments.teacher_profile import teacher_profile
+        from ..teacher.artifacts import TeacherArtifact
 
-        from .decision_map import load_map, recommendation
+        from ..experiments.decision_map import load_map, recommendation
 
         try:
             sample = read_table(args.labelled) if args.labelled else None
@@ -274,8 +274,8 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "list-methods":
         list_methods()
     elif args.command == "predict":
-        from .data import DataError
-        from .predict import predict_file
+        from ..core.data import DataError
+        from ..student.predict import predict_file
 
         output = args.output or args.texts.with_name(args.texts.stem + ".predictions.csv")
         try:
@@ -285,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         print(f"{len(predicted)} predictions written to {output}")
     else:
-        from .study import load_study
+        from .config import load_study
 
         try:
             study = load_study(args.config)

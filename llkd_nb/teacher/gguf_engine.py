@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .assets import OFFLINE_TEACHER
+from ..core.assets import OFFLINE_TEACHER
+from .engine import BatchScorer, Teacher, load_tokenizer, resolve_source
 from .prompts import Prompt
-from .teacher import BatchScorer, Teacher, load_tokenizer, resolve_source
 
 INSTALL_HINT = ("the llama-cpp engine needs llama-cpp-python: `make setup-llama-cpp` "
                 "(pip builds it from source; it needs cmake and a C++ compiler)")

@@ -1,10 +1,11 @@
 """Run methods over seeds under one protocol, and compare each with LLKD, paired.
 
 Every method gets the same teacher artifact, student, budget, protocol, model selection and seeds;
-their tuned parameters come from :mod:`llkd_nb.tuning`. The comparison keeps every run's test
-predictions and learning curve, reports what each method cost, and turns paired intervals over seeds
-and test texts, Holm-corrected within the table (:mod:`llkd_nb.stats`), into verdict words. A run that
-starved (kept nothing for a whole pass) stays in: it is scored as it stood when it stopped.
+their tuned parameters come from :mod:`llkd_nb.experiments.tuning`. The comparison keeps every run's
+test predictions and learning curve, reports what each method cost, and turns paired intervals over
+seeds and test texts, Holm-corrected within the table (:mod:`llkd_nb.experiments.stats`), into verdict
+words. A run that starved (kept nothing for a whole pass) stays in: it is scored as it stood when it
+stopped.
 """
 
 from __future__ import annotations
@@ -15,14 +16,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .artifacts import TeacherArtifact
+from ..core.metrics import per_class_f1
+from ..core.params import param
+from ..core.validation import ParameterError, check_types
+from ..student.training import DataFeatures, TrainConfig, TrainingData, validation_score
+from ..teacher.artifacts import TeacherArtifact
 from .methods import CEILING_ROW, LLKD_ROW, UNWEIGHTED_ROW, Method
-from .metrics import per_class_f1
-from .params import param
-from .stats import PairedDifference, holm_correct, paired_difference
 from .runcache import RunCache, train_run
-from .training import DataFeatures, TrainConfig, TrainingData, validation_score
-from .validation import ParameterError, check_types
+from .stats import PairedDifference, holm_correct, paired_difference
 
 
 @dataclass

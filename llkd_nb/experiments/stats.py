@@ -31,7 +31,7 @@ VERDICTS = ("better", "no detectable difference", "worse")
 
 def macro_f1_batch(gold: np.ndarray, predicted: np.ndarray, num_labels: int) -> np.ndarray:
     """Macro-F1 of each row of ``predicted`` (``[R, N]``) against the matching row of ``gold``;
-    classes absent from both count as F1 0, as in :func:`llkd_nb.metrics.classification_scores`."""
+    classes absent from both count as F1 0, as in :func:`llkd_nb.core.metrics.classification_scores`."""
     rows = np.arange(len(predicted))[:, None]
     cells = (rows * num_labels + gold) * num_labels + predicted
     confusion = np.bincount(cells.ravel(), minlength=len(predicted) * num_labels ** 2)

@@ -418,7 +418,7 @@ class Splits:
     """The seeded split. ``pool`` is unlabeled for training (its gold, if any, is analysis-only);
     ``validation`` picks checkpoints; ``test`` may be empty when no gold exists. ``spare``: the texts
     outside the test split that neither the pool nor validation took (a ``pool_size`` smaller than what
-    is left): disjoint from all three, e.g. to train a proxy teacher (:mod:`llkd_nb.proxy_teacher`)."""
+    is left): disjoint from all three, e.g. to train a proxy teacher (:mod:`llkd_nb.experiments.proxy_teacher`)."""
 
     pool: pd.DataFrame
     validation: pd.DataFrame

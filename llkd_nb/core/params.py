@@ -3,7 +3,7 @@
 Each component owns its parameters (``DataConfig``, ``TeacherConfig``, ``TrainConfig``, the ``LLKD``
 strategy, ...), as USB's algorithms declare their own arguments. The study file, the notebooks'
 papermill ``parameters`` cells and the run records are all derived from these fields by
-:mod:`llkd_nb.study`; a test fails when they drift apart.
+:mod:`llkd_nb.study.config`; a test fails when they drift apart.
 """
 
 from __future__ import annotations

@@ -24,9 +24,9 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import brentq
 
-from .artifacts import SPLITS, TeacherArtifact
-from .metrics import confidence_auroc
-from .validation import ParameterError, check_range
+from ..core.metrics import confidence_auroc
+from ..core.validation import ParameterError, check_range
+from ..teacher.artifacts import SPLITS, TeacherArtifact
 
 SEPARATION_BOUND = 40.0  # |d| at which N(0, 1) noise can no longer reorder a right and a wrong text
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .data import DataError, read_table
-from .hf import quiet_transformers
-from .student import Student, load_tokenizer
+from ..core.data import DataError, read_table
+from ..core.hf import quiet_transformers
+from .encoder import Student, load_tokenizer
 
 META_FILE = "llkd_student.json"
 

@@ -3,7 +3,7 @@
 Every method with a knob gets a grid of the same size (:data:`GRID_SIZE`), LLKD included, spread so
 that on the default study the choice lies inside it or at an edge past which the method changes nature
 (``beyond`` names what lies there); the grid is searched on the validation set, on tuning seeds that the comparison does not report
-(:mod:`llkd_nb.tuning`). LLKD's ablations (its teacher half, its student half, LLKD without weights)
+(:mod:`llkd_nb.experiments.tuning`). LLKD's ablations (its teacher half, its student half, LLKD without weights)
 are not tuned on their own: each runs at LLKD's tuned parameters with exactly one switch flipped, so
 the difference from LLKD measures that switch and nothing else.
 """
@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from .params import values_of
-from .selection import LLKD
+from ..core.params import values_of
+from ..student.selection import LLKD
 
 GRID_SIZE = 4
 

@@ -22,8 +22,8 @@ from typing import ClassVar, Literal
 import numpy as np
 import torch
 
-from .params import param
-from .validation import ParameterError, check_range, check_types
+from ..core.params import param
+from ..core.validation import ParameterError, check_range, check_types
 
 
 @dataclass

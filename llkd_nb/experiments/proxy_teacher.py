@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .artifacts import TeacherArtifact, build_artifact
-from .data import DataError, Splits, take_stratified
+from ..core.data import DataError, Splits, take_stratified
+from ..teacher.artifacts import TeacherArtifact, build_artifact
 
 
 DECIMALS = 6  # what is left of BLAS differences between machines; rounded, the run cache keys do not see them

@@ -1,6 +1,6 @@
 """The study: every parameter of the notebooks, composed from the components that own them.
 
-One mechanism derives everything from the components' dataclass fields (:mod:`llkd_nb.params`):
+One mechanism derives everything from the components' dataclass fields (:mod:`llkd_nb.core.params`):
 
 - the flat study file (``configs/*.yaml``, read by :func:`load_study`, written by :func:`study_yaml`);
 - each notebook's papermill ``parameters`` cell (:func:`parameters_cell`; ``make params`` rewrites
@@ -20,15 +20,15 @@ from pathlib import Path
 
 import yaml
 
-from .analysis import AnalysisConfig
-from .compare import ComparisonConfig
-from .conditions import ConditionsConfig
-from .data import DataConfig
-from .labeling import TeacherConfig
-from .params import default_of, param, study_fields, values_of
-from .selection import LLKD
-from .training import TrainConfig
-from .validation import ParameterError, check_types
+from ..core.data import DataConfig
+from ..core.params import default_of, param, study_fields, values_of
+from ..core.validation import ParameterError, check_types
+from ..experiments.analysis import AnalysisConfig
+from ..experiments.compare import ComparisonConfig
+from ..experiments.conditions import ConditionsConfig
+from ..student.selection import LLKD
+from ..student.training import TrainConfig
+from ..teacher.config import TeacherConfig
 
 DEFAULT_RUN_DIR = "../runs/default"  # notebooks run from notebooks/; llkd-nb run sets run_dir
 
@@ -150,7 +150,7 @@ def open_notebook(namespace: dict, notebook: str) -> tuple[Study, Path]:
     """What a notebook's setup cell calls: the :class:`Study` built from the parameters cell's values
     in ``namespace`` (its ``globals()``), and the run folder, prepared and with the resolved
     parameters, package versions and machine recorded in ``config/<notebook>.json``."""
-    from .runinfo import prepare_run
+    from ..core.runinfo import prepare_run
 
     missing = [key for key in ["run_dir", *notebook_keys(notebook)] if key not in namespace]
     if missing:

@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from .artifacts import TeacherArtifact
-from .compare import headline
+from ..experiments.compare import headline
+from ..teacher.artifacts import TeacherArtifact
 
 
 def _table(path: Path, **kwargs) -> str:
@@ -111,7 +111,7 @@ def _comparison(run: Path, study: dict) -> list[str]:
 
 def _learning_rate(run: Path, study: dict) -> str:
     """How the shared learning rate was set: tuned by notebook 04 (its record), else the study's."""
-    from .tuning import LEARNING_RATE, Tuned
+    from ..experiments.tuning import LEARNING_RATE, Tuned
 
     record = Tuned.load(run, LEARNING_RATE, study["model_selection"]) if study["tune"] else None
     if record is None:
@@ -120,8 +120,8 @@ def _learning_rate(run: Path, study: dict) -> str:
 
 
 def _conditions(run: Path, study: dict) -> list[str]:
-    from .conditions import KINDS, SHORT_NAMES, conclusion
-    from .decision_map import load_map
+    from ..experiments.conditions import KINDS, SHORT_NAMES, conclusion
+    from ..experiments.decision_map import load_map
 
     rule, best, teachers = load_map(run)
     order = teachers["accuracy"].sort_values(ascending=False).index
@@ -159,7 +159,7 @@ def _conditions(run: Path, study: dict) -> list[str]:
 def readme_rule(run_dir: str | Path) -> str:
     """The README's sentences on when to use LLKD (the cells' verdicts, the rule, its limits), computed
     from notebook 05's tables."""
-    from .decision_map import load_map
+    from ..experiments.decision_map import load_map
 
     run = Path(run_dir)
     rule, best, teachers = load_map(run)
@@ -184,7 +184,7 @@ def readme_rule(run_dir: str | Path) -> str:
 
 def _teacher_sentences(run: Path) -> str:
     """The teacher's accuracy and calibration (from the artifact) and notebook 02's premises (from its tables)."""
-    from .analysis import teacher_scores
+    from ..experiments.analysis import teacher_scores
 
     artifact = TeacherArtifact.load_from_run(run)
     calibration = artifact.meta["calibration"]

@@ -4,12 +4,12 @@ A **condition** is a teacher artifact on the study's texts, of one of three kind
 
 - **real**: the LLM, zero-shot with raw and with calibrated confidences (and a few-shot prompt when asked);
 - **proxy**: a TF-IDF + logistic-regression classifier trained on ``n`` spare gold texts
-  (:mod:`llkd_nb.proxy_teacher`): a real model whose errors depend on the text, its accuracy set by ``n``;
-- **simulated**: the calibrated simulation of the real teacher (:func:`llkd_nb.simulation.calibrated_teacher`)
+  (:mod:`llkd_nb.experiments.proxy_teacher`): a real model whose errors depend on the text, its accuracy set by ``n``;
+- **simulated**: the calibrated simulation of the real teacher (:func:`llkd_nb.experiments.simulation.calibrated_teacher`)
   at a chosen confidence AUROC: it uses the gold labels by construction, so it is reported apart.
 
 Every condition x budget tunes each method at that budget on the tuning seeds, then runs every method on
-every seed under notebook 04's protocol (:func:`llkd_nb.compare.run_methods`), and compares LLKD with
+every seed under notebook 04's protocol (:func:`llkd_nb.experiments.compare.run_methods`), and compares LLKD with
 every other method by the same paired intervals, Holm-corrected over the map's cells.
 """
 
@@ -21,17 +21,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..core.data import DataConfig, DataError, Splits
+from ..core.params import param
+from ..core.validation import ParameterError, check_range, check_types
+from ..student.training import DataFeatures, TrainConfig, TrainingData
+from ..teacher.artifacts import TeacherArtifact
+from ..teacher.config import TeacherConfig
 from .analysis import teacher_scores
-from .artifacts import TeacherArtifact
-from .data import DataConfig, DataError, Splits
-from .labeling import TeacherConfig
 from .methods import LLKD_ROW, Method, with_tuned
-from .params import param
 from .runcache import RunCache
 from .stats import PairedDifference, holm_correct
-from .training import DataFeatures, TrainConfig, TrainingData
 from .tuning import tune
-from .validation import ParameterError, check_range, check_types
 
 # The rows of notebook 05 (LLKD and the simpler selections a practitioner would try first) and their short
 # names. LLKD's halves are ablations, measured in notebook 04; here they would double the grid's cost.
@@ -112,7 +112,7 @@ def label_real_teachers(data: DataConfig, teacher: TeacherConfig, few_shot: int,
     examples (drawn from the labelled validation set, so those few validation texts are in the prompt);
     both go through the teacher cache, so texts notebook 01 scored are not scored again. Returns the
     real conditions and the split (whose spare texts train the proxy teachers)."""
-    from .labeling import label_all, make_prompt, prepare
+    from ..teacher.labeling import label_all, make_prompt, prepare
 
     zero_shot_config = replace(teacher, num_examples=0)
     spec, splits, model, prompt = prepare(data, zero_shot_config)

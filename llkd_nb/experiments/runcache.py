@@ -24,13 +24,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .params import values_of
-from .runinfo import package_versions
-from .selection import make_strategy
-from .training import Costs, DataFeatures, TrainConfig, TrainingData, train_student
+from ..core.params import values_of
+from ..core.runinfo import package_versions
+from ..student.selection import make_strategy
+from ..student.training import Costs, DataFeatures, TrainConfig, TrainingData, train_student
 
 # The modules whose code decides a run's outcome: a change to any of them invalidates every cached run.
-CODE_MODULES = ("training", "selection", "student", "metrics", "artifacts", "devices", "assets")
+CODE_MODULES = ("student.training", "student.selection", "student.encoder", "core.metrics", "teacher.artifacts",
+                "core.devices", "core.assets")
 
 
 def code_lines(source: str) -> str:
@@ -57,7 +58,7 @@ def code_fingerprint() -> str:
     """Hash of the code of :data:`CODE_MODULES` (:func:`code_lines`), in that order."""
     digest = hashlib.sha256()
     for name in CODE_MODULES:
-        module = importlib.import_module(f"{__package__}.{name}")
+        module = importlib.import_module(f"..{name}", __package__)
         digest.update(code_lines(Path(module.__file__).read_text(encoding="utf-8")).encode())
         digest.update(b"\x1e")
     return digest.hexdigest()[:16]

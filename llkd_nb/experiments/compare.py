@@ -23,7 +23,7 @@ from ..student.training import DataFeatures, TrainConfig, TrainingData, validati
 from ..teacher.artifacts import TeacherArtifact
 from .methods import CEILING_ROW, LLKD_ROW, UNWEIGHTED_ROW, Method
 from .runcache import RunCache, train_run
-from .stats import PairedDifference, holm_correct, paired_difference
+from .stats import PairedDifference, holm_correct, paired_difference, seed_interval
 
 
 @dataclass
@@ -112,6 +112,19 @@ class Comparison:
         for (method, _), proba in self.predictions.items():
             out.setdefault(method, []).append(per_class_f1(gold, proba.argmax(axis=1), len(labels)))
         return pd.DataFrame({m: np.mean(v, axis=0) for m, v in out.items()}, index=labels)
+
+    def per_class_difference(self, gold: np.ndarray, labels: list[str], method: str,
+                             reference: str = LLKD_ROW) -> pd.DataFrame:
+        """Per class, the test F1 of ``reference`` minus ``method``, paired by seed: the mean and a 95 %
+        t-interval over seeds (columns mean, low, high). Seed noise only and one interval per class,
+        uncorrected: it shows where the gains lie, it does not give verdicts."""
+        scores: dict[int, dict[str, np.ndarray]] = {}
+        for (name, seed), proba in self.predictions.items():
+            if name in (reference, method):
+                scores.setdefault(seed, {})[name] = per_class_f1(gold, proba.argmax(axis=1), len(labels))
+        per_seed = [by_method[reference] - by_method[method] for by_method in scores.values() if len(by_method) == 2]
+        mean, low, high = seed_interval(np.array(per_seed))
+        return pd.DataFrame({"mean": mean, "low": low, "high": high}, index=labels)
 
     def learning_curves(self) -> pd.DataFrame:
         """Every run's validation curve, long format: method, seed, step, scores."""

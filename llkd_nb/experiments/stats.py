@@ -120,6 +120,18 @@ def t_difference(per_seed: np.ndarray, text_variance: float, level: float = 0.95
     return PairedDifference(tuple(per_seed.tolist()), mean, se, df, p_value, level=level)
 
 
+def seed_interval(per_seed: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean over seeds (axis 0) and its t-interval ``(mean, low, high)``, elementwise: seed noise only,
+    for a picture of spread (a verdict needs :func:`paired_difference`)."""
+    per_seed = np.asarray(per_seed, dtype=float)
+    seeds = len(per_seed)
+    if seeds < 2:
+        raise ValueError(f"an interval over seeds needs at least 2 seeds, got {seeds}")
+    mean = per_seed.mean(axis=0)
+    half = scipy_stats.t.ppf((1 + level) / 2, seeds - 1) * per_seed.std(axis=0, ddof=1) / np.sqrt(seeds)
+    return mean, mean - half, mean + half
+
+
 def paired_difference(gold: np.ndarray, predictions_a: np.ndarray, predictions_b: np.ndarray, num_labels: int,
                       metric: str = "macro_f1", replicates: int = 2000, seed: int = 0,
                       level: float = 0.95) -> PairedDifference:

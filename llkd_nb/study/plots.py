@@ -82,13 +82,63 @@ def accuracy_coverage(tables: dict[str, pd.DataFrame], title: str) -> plt.Figure
     return fig
 
 
-def heatmap(values: pd.DataFrame, counts: pd.DataFrame, title: str, xlabel: str, ylabel: str) -> plt.Figure:
-    """Heatmap of ``values`` with each cell annotated ``value (n=count)``."""
+def heatmap(values: pd.DataFrame, counts: pd.DataFrame, title: str, xlabel: str, ylabel: str,
+            colour_label: str = "accuracy of the teacher's labels") -> plt.Figure:
+    """Heatmap of ``values`` (0 to 1) with each cell annotated ``value (n=count)``."""
     annotations = values.map(lambda v: "" if pd.isna(v) else f"{v:.2f}") + counts.map(lambda n: f"\n(n={int(n)})")
-    fig, ax = plt.subplots(figsize=(6.5, 4.8))
+    fig, ax = plt.subplots(figsize=(max(6.5, 0.8 * values.shape[1] + 2.5), max(4.8, 0.6 * values.shape[0] + 1.5)))
     sns.heatmap(values, annot=annotations, fmt="", cmap="viridis", vmin=0, vmax=1, ax=ax,
-                cbar_kws={"label": "accuracy of the teacher's labels"})
+                cbar_kws={"label": colour_label})
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    return fig
+
+
+def pipeline() -> plt.Figure:
+    """The method at a glance: the teacher labels the pool once; at every step LLKD keeps the samples
+    where the teacher is confident and the student uncertain, and weights them."""
+    from matplotlib.patches import FancyBboxPatch
+
+    width, height, centre = 0.16, 0.56, 0.55
+    boxes = [  # (left edge, text, colour)
+        (0.00, "unlabeled texts\n(the pool)", "C7"),
+        (0.21, "LLM teacher, once\n(notebook 01):\npseudo-label ŷ,\nconfidence c", "C0"),
+        (0.42, "each batch, LLKD\n(notebook 03): keep\nc ≥ τ_T(ŷ), u ≥ τ_S(ŷ);\nweight c·u", "C3"),
+        (0.63, "student\n(small encoder)\ntrains on the\nkept samples", "C2"),
+        (0.84, "test macro-F1\n(notebooks\n04, 05)", "C7"),
+    ]
+    fig, ax = plt.subplots(figsize=(11, 2.8))
+    for left, text, colour in boxes:
+        ax.add_patch(FancyBboxPatch((left, centre - height / 2), width, height, boxstyle="round,pad=0.01",
+                                    facecolor=colour, alpha=0.25, edgecolor=colour))
+        ax.text(left + width / 2, centre, text, ha="center", va="center", fontsize=9)
+    for (left, _, _), (next_left, _, _) in zip(boxes, boxes[1:]):
+        ax.annotate("", xy=(next_left - 0.01, centre), xytext=(left + width + 0.01, centre),
+                    arrowprops={"arrowstyle": "->", "color": "black"})
+    student, selection = boxes[3][0] + width / 2, boxes[2][0] + width / 2
+    ax.annotate("", xy=(selection, centre - height / 2 - 0.02), xytext=(student, centre - height / 2 - 0.02),
+                arrowprops={"arrowstyle": "->", "color": "C2", "connectionstyle": "arc3,rad=-0.4"})
+    ax.text((student + selection) / 2, 0.0, "the student's uncertainty u, every step", ha="center", va="center",
+            fontsize=8, color="C2")
+    ax.set(xlim=(-0.01, 1.01), ylim=(-0.08, 1), title="LLKD: distil an LLM teacher into a small student")
+    ax.axis("off")
+    return fig
+
+
+def class_differences(differences: dict[str, pd.DataFrame], title: str, xlabel: str) -> plt.Figure:
+    """Per class (rows), each comparison's mean difference (dot) and interval (bar); ``differences``
+    maps a comparison's name to a frame with columns mean, low, high indexed by class."""
+    classes = list(next(iter(differences.values())).index)
+    fig, ax = plt.subplots(figsize=(7.5, 0.55 * len(classes) + 1.6))
+    offsets = np.linspace(-0.15, 0.15, len(differences)) if len(differences) > 1 else [0.0]
+    for (name, table), offset, colour in zip(differences.items(), offsets, ("C0", "C1", "C2", "C4")):
+        rows = np.arange(len(classes)) + offset
+        ax.errorbar(table["mean"], rows, xerr=[table["mean"] - table["low"], table["high"] - table["mean"]],
+                    fmt="o", color=colour, capsize=3, label=name)
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.set_yticks(range(len(classes)), classes)
+    ax.invert_yaxis()
+    ax.set(title=title, xlabel=xlabel, ylabel="class")
+    ax.legend(fontsize=8, loc="best")
     return fig
 
 
@@ -103,27 +153,23 @@ def lines(frame: pd.DataFrame, x: str, columns: list[str], title: str, xlabel: s
     return fig
 
 
-def grouped_bars(frame: pd.DataFrame, title: str, xlabel: str, ylabel: str) -> plt.Figure:
-    """Bars grouped by index (e.g. classes), one bar per column (e.g. methods)."""
-    fig, ax = plt.subplots(figsize=(7.5, 3.8))
-    frame.plot.bar(ax=ax, rot=0)
-    ax.set(title=title, xlabel=xlabel, ylabel=ylabel, ylim=(0, 1.05))
-    return fig
-
-
 def value_counts_frame(series: dict[str, pd.Series], labels: list[str]) -> pd.DataFrame:
     """Counts per label for several label series, labels in a fixed order (absent labels count 0)."""
     return pd.DataFrame({name: s.value_counts().reindex(labels, fill_value=0) for name, s in series.items()})
 
 
-def thresholds(steps: pd.DataFrame, labels: list[str], x: str = "step") -> plt.Figure:
-    """LLKD's class-wise thresholds over training: teacher thresholds left, student thresholds right."""
+def thresholds(steps: pd.DataFrame, labels: list[str], x: str = "step", smooth: int = 1) -> plt.Figure:
+    """LLKD's class-wise thresholds over training: teacher thresholds left, student thresholds right.
+    With ``smooth`` > 1 each line is a rolling mean over that many steps, each step's value faint behind."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharex=True)
     for ax, (prefix, title) in zip(axes, (("tau_T", "teacher-confidence threshold τ_T"),
                                           ("tau_S", "student-uncertainty threshold τ_S"))):
         for k, label in enumerate(labels):
             if f"{prefix}/{k}" in steps:
-                ax.plot(steps[x], steps[f"{prefix}/{k}"], color=f"C{k}", label=label)
+                values = steps[f"{prefix}/{k}"]
+                if smooth > 1:
+                    ax.plot(steps[x], values, color=f"C{k}", alpha=0.2, linewidth=0.8)
+                ax.plot(steps[x], values.rolling(smooth, min_periods=1).mean(), color=f"C{k}", label=label)
         ax.set(title=title, xlabel="optimizer step", ylabel="threshold")
     axes[1].legend(fontsize=8, title="pseudo-class", loc="best")
     return fig

@@ -15,7 +15,7 @@ COMPILE = $(BIN)/uv pip compile --quiet --universal --python-version 3.11 --no-e
 	--custom-compile-command "make lock" \
 	$(addprefix --no-emit-package ,$(TORCH_CUDA_RUNTIME))
 
-.PHONY: setup setup-llama-cpp lock params reproduce when-llkd-helps when-llkd-helps-yahoo workshop site test bench bench-gpu refs clean
+.PHONY: setup setup-llama-cpp lock params reproduce when-llkd-helps when-llkd-helps-yahoo workshop exercises site test bench bench-gpu refs clean
 
 setup: $(VENV)/.installed
 
@@ -60,6 +60,12 @@ when-llkd-helps-yahoo: setup
 # The workshop track: notebooks 01-04 on a smaller study, under 10 minutes on 2 cores (papers/workshop.md).
 workshop: setup
 	$(BIN)/llkd-nb run configs/workshop.yaml
+
+# The workshop's exercises (configs/exercises/), each after the workshop track, and their measured times
+# written into papers/workshop.md (`llkd-nb exercises`).
+exercises: workshop
+	for config in configs/exercises/*.yaml; do $(BIN)/llkd-nb run $$config || exit 1; done
+	$(BIN)/llkd-nb exercises
 
 # Static HTML pages of the executed notebooks and the notes: open site/index.html in a browser.
 # RUN=runs/<name>/notebooks renders a run of your own instead of the committed notebooks.

@@ -108,6 +108,23 @@ def test_study_round_trips_through_its_flat_form():
     assert dataclasses.replace(study.train, max_steps=9) == study.train
 
 
-@pytest.mark.parametrize("path", sorted((ROOT / "configs").glob("*.yaml")), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", sorted((ROOT / "configs").rglob("*.yaml")), ids=lambda p: p.name)
 def test_every_shipped_config_is_a_valid_study(path):
     assert load_study(path).run.name == yaml.safe_load(path.read_text()).get("name", "default")
+
+
+def test_a_study_file_extends_another_and_its_own_keys_win(tmp_path):
+    (tmp_path / "base.yaml").write_text("name: base\nmax_steps: 80\nseeds: [0, 1, 2]\n")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "child.yaml").write_text("extends: ../base.yaml\nname: child\nmax_steps: 160\n")
+    study = load_study(tmp_path / "sub" / "child.yaml")
+    assert (study.run.name, study.train.max_steps, study.comparison.seeds) == ("child", 160, [0, 1, 2])
+    (tmp_path / "loop.yaml").write_text("extends: loop.yaml\n")
+    with pytest.raises(ParameterError, match="loop"):
+        load_study(tmp_path / "loop.yaml")
+    (tmp_path / "orphan.yaml").write_text("extends: missing.yaml\n")
+    with pytest.raises(FileNotFoundError, match="extended by"):
+        load_study(tmp_path / "orphan.yaml")
+    (tmp_path / "typo.yaml").write_text("extends: base.yaml\nmax_step: 3\n")
+    with pytest.raises(ParameterError, match="did you mean 'max_steps'"):
+        load_study(tmp_path / "typo.yaml")

@@ -209,6 +209,11 @@ def main(argv: list[str] | None = None) -> int:
     profile.add_argument("--map", type=Path, help="notebook 05's run folder (e.g. runs/when_llkd_helps): place the teacher "
                                                   "on its decision map and name the method it recommends")
     commands.add_parser("keys", help="every study key: default, owner, notebooks, meaning")
+    exercises = commands.add_parser("exercises", help="write the workshop track's and the exercises' measured times "
+                                                       "into the instructor's guide")
+    exercises.add_argument("--runs-dir", type=Path, default=Path("runs"))
+    exercises.add_argument("--exercises-dir", type=Path, default=REPO_NOTEBOOKS.parent / "configs" / "exercises")
+    exercises.add_argument("--guide", type=Path, default=REPO_NOTEBOOKS.parent / "papers" / "workshop.md")
     params = commands.add_parser("params", help="maintainers: rewrite the notebooks' parameters cells and "
                                                 "configs/default.yaml from the dataclasses")
     params.add_argument("--notebooks-dir", type=Path, default=REPO_NOTEBOOKS)
@@ -234,6 +239,12 @@ def main(argv: list[str] | None = None) -> int:
             args.readme.write_text(text)
             print(f"wrote the README blocks of {', '.join(run.name for run in args.runs)} in {args.readme}")
         print(f"wrote {args.output}")
+    elif args.command == "exercises":
+        from .report import exercises_block, replace_block, workshop_block
+
+        text = replace_block(args.guide.read_text(), "workshop", workshop_block(args.runs_dir / "workshop"))
+        args.guide.write_text(replace_block(text, "exercises", exercises_block(args.exercises_dir, args.runs_dir)))
+        print(f"wrote the workshop and exercise times in {args.guide}")
     elif args.command == "params":
         from .config import write_parameters
 

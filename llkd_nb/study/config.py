@@ -135,15 +135,32 @@ class Study:
 
 
 def load_study(path: str | Path) -> Study:
-    """Read and validate a YAML study file; every problem is reported before any work."""
-    path = Path(path)
+    """Read and validate a YAML study file; every problem is reported before any work. A file may
+    start from another: ``extends: workshop.yaml`` (a path relative to the file) takes that file's values,
+    and its own keys replace them."""
+    return Study.from_flat(study_values(Path(path)), str(path))
+
+
+def study_values(path: Path, extended_by: tuple[Path, ...] = ()) -> dict:
+    """The flat values of the study file ``path``, those of the file it ``extends`` first."""
     if not path.exists():
-        raise FileNotFoundError(f"parameters file not found: {path}")
+        raise FileNotFoundError(f"parameters file not found: {path}" +
+                                (f" (extended by {extended_by[-1]})" if extended_by else ""))
     try:
         values = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as error:
         raise ParameterError(f"{path} is not valid YAML: {error}") from error
-    return Study.from_flat(values, str(path))
+    if not isinstance(values, dict):
+        raise ParameterError(f"{path} must be a mapping of parameter names to values, got {type(values).__name__}")
+    base = values.pop("extends", None)
+    if base is None:
+        return values
+    if not isinstance(base, str):
+        raise ParameterError(f"{path}: extends must be the path of another study file, got {base!r}")
+    base_path = (path.parent / base).resolve()
+    if base_path in (*extended_by, path.resolve()):
+        raise ParameterError(f"{path}: extends {base} makes a loop of study files")
+    return {**study_values(base_path, (*extended_by, path.resolve())), **values}
 
 
 def open_notebook(namespace: dict, notebook: str) -> tuple[Study, Path]:

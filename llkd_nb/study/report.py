@@ -236,3 +236,33 @@ def replace_block(text: str, name: str, body: str) -> str:
     head, rest = text.split(start, 1)
     return head + start + "\n" + body + end + rest.split(end, 1)[1]
 
+
+
+IN_SESSION_MINUTES = 5.0  # an exercise that takes longer on the workshop track is take-home
+
+
+def exercises_block(exercises_dir: str | Path, runs_dir: str | Path) -> str:
+    """The instructor's guide's table of exercises: each config of ``exercises_dir``, the notebooks it
+    runs, what it changes from the track it extends, and its last measured time in ``runs_dir`` (after
+    ``make workshop``, so the teacher's answers and the track's runs come from the caches)."""
+    rows = ["| exercise | notebooks | changes | measured (min) | when |", "|---|---|---|---|---|"]
+    for path in sorted(Path(exercises_dir).glob("*.yaml")):
+        values = yaml.safe_load(path.read_text())
+        change = ", ".join(f"`{key}: {value}`" for key, value in values.items()
+                           if key not in ("extends", "name", "notebooks"))
+        history_path = Path(runs_dir) / values["name"] / "config" / "timings_history.yaml"
+        history = yaml.safe_load(history_path.read_text()) if history_path.exists() else []
+        minutes = history[-1]["minutes"]["total"] if history else None
+        when = "not measured" if minutes is None else "in session" if minutes <= IN_SESSION_MINUTES else "take-home"
+        rows.append(f"| `{path.parent.name}/{path.name}` | {', '.join(f'{n:02d}' for n in values['notebooks'])} | "
+                    f"{change} | {'–' if minutes is None else f'{minutes:.1f}'} | {when} |")
+    return "\n".join(rows) + "\n"
+
+
+def workshop_block(run_dir: str | Path) -> str:
+    """The guide's sentence on the workshop track's own time, from its run folder's history."""
+    run = Path(run_dir)
+    if not (run / "config" / "timings_history.yaml").exists():
+        return f"`{run.name}` has not been run yet.\n"
+    record = json.loads(sorted((run / "config").glob("0*.json"))[-1].read_text())
+    return f"On {record['machine']['cpu_count']} CPU cores: {_cold_run(run)}\n"

@@ -261,10 +261,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{len(notebooks)} notebooks rendered; open {index}")
     elif args.command == "teacher-profile":
         from ..core.data import DataError, read_table
+        from ..experiments.decision_map import load_map, recommendation
         from ..experiments.teacher_profile import teacher_profile
         from ..teacher.artifacts import TeacherArtifact
-
-        from ..experiments.decision_map import load_map, recommendation
 
         try:
             sample = read_table(args.labelled) if args.labelled else None

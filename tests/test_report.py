@@ -45,6 +45,8 @@ def _numbers(text: str, decimals: str = "3") -> set[float]:
 SHOWN_BY = {"default": tuple(f"notebooks/{name}.ipynb" for name in
                              ("01_teacher_labeling", "02_confidence_analysis", "04_baseline_comparison")),
             "when_llkd_helps": ("notebooks/05_when_llkd_helps.ipynb",),
+            "yahoo_answers": tuple(f"papers/yahoo_answers/{name}.ipynb" for name in
+                                   ("01_teacher_labeling", "02_confidence_analysis", "04_baseline_comparison")),
             "yahoo_when_llkd_helps": ("papers/yahoo_answers/05_when_llkd_helps.ipynb",)}
 
 
@@ -73,7 +75,7 @@ def test_reported_numbers_of_a_run_are_the_committed_notebooks(where, run):
 
 def test_the_report_tells_a_cold_run_from_a_warm_rerun(tmp_path):
     from llkd_nb.study.cli import record_timing
-    from llkd_nb.study.report import _cold_run
+    from llkd_nb.study.report import _cold_run, time_block
 
     (tmp_path / "config").mkdir()
     assert _cold_run(tmp_path) == "No recorded run of this folder started from empty caches."
@@ -81,3 +83,7 @@ def test_the_report_tells_a_cold_run_from_a_warm_rerun(tmp_path):
     record_timing(tmp_path, {"01_teacher_labeling": 6.0, "total": 84.0}, {"teacher_cache_texts": 1300, "run_cache_runs": 400})
     text = _cold_run(tmp_path)
     assert "From empty caches it took **21.0 min**" in text and "01 10.0" in text
+    (tmp_path / "config" / "01_teacher_labeling.json").write_text(json.dumps({"machine": {"cpu_count": 2}}))
+    text = time_block(tmp_path)
+    assert text.startswith("On 2 CPU cores: From empty caches it took **21.0 min**")
+    assert "Its last rerun, with the caches warm, took **1.4 min**" in text

@@ -226,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "keys":
         list_keys()
     elif args.command == "report":
-        from .report import merge_sections, readme_block, replace_block, run_report
+        from .report import merge_sections, readme_block, replace_block, run_report, time_block
 
         existing = args.output.read_text() if args.output.exists() else ""
         sections = {run.name: run_report(run, f"Run `{run.name}`") for run in args.runs}
@@ -236,6 +236,8 @@ def main(argv: list[str] | None = None) -> int:
             for run in args.runs:
                 if f"<!-- report:{run.name} -->" in text:
                     text = replace_block(text, run.name, readme_block(run))
+                if f"<!-- report:{run.name}:time -->" in text:
+                    text = replace_block(text, f"{run.name}:time", time_block(run))
             args.readme.write_text(text)
             print(f"wrote the README blocks of {', '.join(run.name for run in args.runs)} in {args.readme}")
         print(f"wrote {args.output}")

@@ -63,16 +63,40 @@ def run_report(run_dir: str | Path, title: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _history(run: Path) -> list[dict]:
+    path = run / "config" / "timings_history.yaml"
+    return yaml.safe_load(path.read_text()) if path.exists() else []
+
+
+def _is_cold(entry: dict) -> bool:
+    return entry["teacher_cache_texts"] == 0 and entry["run_cache_runs"] == 0
+
+
+def _minutes(entry: dict) -> str:
+    return ", ".join(f"{name[:2]} {m:.1f}" for name, m in entry["minutes"].items() if name != "total")
+
+
 def _cold_run(run: Path) -> str:
     """The last run of this folder that started with empty teacher and run caches, from its history."""
-    path = run / "config" / "timings_history.yaml"
-    history = yaml.safe_load(path.read_text()) if path.exists() else []
-    cold = [entry for entry in history if entry["teacher_cache_texts"] == 0 and entry["run_cache_runs"] == 0]
+    cold = [entry for entry in _history(run) if _is_cold(entry)]
     if not cold:
         return "No recorded run of this folder started from empty caches."
     entry = cold[-1]
     return (f"From empty caches it took **{entry['minutes']['total']:.1f} min** (commit `{entry['commit']}`, notebooks, "
-            f"min: {', '.join(f'{name[:2]} {m:.1f}' for name, m in entry['minutes'].items() if name != 'total')}).")
+            f"min: {_minutes(entry)}).")
+
+
+def time_block(run_dir: str | Path) -> str:
+    """The README's sentence on a study's cold and warm times, from its run folder's history."""
+    run = Path(run_dir)
+    history = _history(run)
+    record = json.loads(sorted((run / "config").glob("0*.json"))[-1].read_text())
+    warm = [entry for entry in history if not _is_cold(entry)]
+    sentence = f"On {record['machine']['cpu_count']} CPU cores: {_cold_run(run)}"
+    if warm:
+        sentence += (f" Its last rerun, with the caches warm, took **{warm[-1]['minutes']['total']:.1f} min** "
+                     f"(commit `{warm[-1]['commit']}`).")
+    return sentence + "\n"
 
 
 def _comparison(run: Path, study: dict) -> list[str]:
@@ -260,9 +284,6 @@ def exercises_block(exercises_dir: str | Path, runs_dir: str | Path) -> str:
 
 
 def workshop_block(run_dir: str | Path) -> str:
-    """The guide's sentence on the workshop track's own time, from its run folder's history."""
+    """The guide's sentence on the workshop track's own time (:func:`time_block`), once it has run."""
     run = Path(run_dir)
-    if not (run / "config" / "timings_history.yaml").exists():
-        return f"`{run.name}` has not been run yet.\n"
-    record = json.loads(sorted((run / "config").glob("0*.json"))[-1].read_text())
-    return f"On {record['machine']['cpu_count']} CPU cores: {_cold_run(run)}\n"
+    return time_block(run) if _history(run) else f"`{run.name}` has not been run yet.\n"

@@ -86,4 +86,4 @@ def test_the_report_tells_a_cold_run_from_a_warm_rerun(tmp_path):
     (tmp_path / "config" / "01_teacher_labeling.json").write_text(json.dumps({"machine": {"cpu_count": 2}}))
     text = time_block(tmp_path)
     assert text.startswith("On 2 CPU cores: From empty caches it took **21.0 min**")
-    assert "Its last rerun, with the caches warm, took **1.4 min**" in text
+    assert "Its last rerun since, with the caches warm, took **1.4 min**" in text

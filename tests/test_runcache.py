@@ -94,7 +94,8 @@ def test_one_stored_run_answers_either_model_selection(tmp_path, artifact):
 
 def test_the_code_fingerprint_ignores_where_imports_point_and_the_module_docstring_but_not_code():
     """Moving a module within the package rewrites where its imports point: its cached runs stay valid.
-    Any change of code (a comment, a constant, what an import binds) invalidates them."""
+    A change of code (a comment, a constant, what an import binds, an import added) invalidates them;
+    an import that shares its line with other code is refused, since dropping the line would hide it."""
     source = ('"""What it is for."""\n\nimport numpy as np\n\nfrom .metrics import macro_f1, roc_auc\nfrom .params import param\n'
               '\n\ndef f():\n    return 1\n')
     moved = ('"""What it is for,\nsaid again."""\n\nimport numpy as np\n\nfrom ..core.params import param\n'
@@ -105,4 +106,6 @@ def test_the_code_fingerprint_ignores_where_imports_point_and_the_module_docstri
                    source.replace("import numpy as np", "import torch as np"),
                    source.replace("def f():", "def f():\n    from .metrics import macro_f1")):
         assert runcache.code_lines(edited) != runcache.code_lines(source)
+    with pytest.raises(ValueError, match="line 3 holds an import and other code"):
+        runcache.code_lines(source.replace("import numpy as np", "import numpy as np; SEED = 1"))
     assert len(runcache.code_fingerprint()) == 16

@@ -169,3 +169,5 @@ def test_per_class_difference_pairs_seeds_and_shows_where_a_method_gains():
     assert list(table.columns) == ["mean", "low", "high"] and list(table.index) == ["zero", "one"]
     assert table.loc["one", "mean"] > 0 > table.loc["zero", "mean"]
     assert (table["low"] <= table["mean"]).all() and (table["mean"] <= table["high"]).all()
+    with pytest.raises(ValueError, match="compares two methods"):
+        comparison.per_class_difference(gold, ["zero", "one"], "A", reference="A")

@@ -119,12 +119,23 @@ def test_a_study_file_extends_another_and_its_own_keys_win(tmp_path):
     (tmp_path / "sub" / "child.yaml").write_text("extends: ../base.yaml\nname: child\nmax_steps: 160\n")
     study = load_study(tmp_path / "sub" / "child.yaml")
     assert (study.run.name, study.train.max_steps, study.comparison.seeds) == ("child", 160, [0, 1, 2])
-    (tmp_path / "loop.yaml").write_text("extends: loop.yaml\n")
+    (tmp_path / "loop.yaml").write_text("extends: loop.yaml\nname: loop\n")
     with pytest.raises(ParameterError, match="loop"):
         load_study(tmp_path / "loop.yaml")
-    (tmp_path / "orphan.yaml").write_text("extends: missing.yaml\n")
+    (tmp_path / "orphan.yaml").write_text("extends: missing.yaml\nname: orphan\n")
     with pytest.raises(FileNotFoundError, match="extended by"):
         load_study(tmp_path / "orphan.yaml")
-    (tmp_path / "typo.yaml").write_text("extends: base.yaml\nmax_step: 3\n")
+    (tmp_path / "typo.yaml").write_text("extends: base.yaml\nname: typo\nmax_step: 3\n")
     with pytest.raises(ParameterError, match="did you mean 'max_steps'"):
         load_study(tmp_path / "typo.yaml")
+
+
+def test_an_extending_study_needs_its_own_name_and_each_file_answers_for_its_keys(tmp_path):
+    (tmp_path / "base.yaml").write_text("name: base\nmax_stepz: 80\n")
+    (tmp_path / "child.yaml").write_text("extends: base.yaml\nname: child\n")
+    with pytest.raises(ParameterError, match=r"unknown key\(s\) in .*base.yaml: 'max_stepz'"):
+        load_study(tmp_path / "child.yaml")
+    (tmp_path / "base.yaml").write_text("name: base\n")
+    (tmp_path / "nameless.yaml").write_text("extends: base.yaml\nmax_steps: 9\n")
+    with pytest.raises(ParameterError, match="give it a name of its own"):
+        load_study(tmp_path / "nameless.yaml")

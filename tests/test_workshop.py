@@ -54,18 +54,28 @@ def test_the_exercises_done_in_the_room_were_measured_to_fit():
     for name in in_the_room:
         minutes, when = measured[name]
         assert when.strip() == "in session" and float(minutes) <= IN_SESSION_MINUTES, f"{name}: {minutes} min, {when}"
-    assert "has not been run" not in block("workshop") and "empty caches" in block("workshop")
+    assert "From empty caches it took" in block("workshop")
 
 
-def test_the_exercise_table_reads_each_runs_last_time(tmp_path):
-    exercises, runs = tmp_path / "exercises", tmp_path / "runs"
-    exercises.mkdir()
+def test_the_exercise_table_reads_each_exercises_first_run_and_the_command_writes_the_guide(tmp_path):
+    """A rerun finds the exercise's own runs cached: the table keeps the first run's time."""
+    from llkd_nb.study.cli import main
+
+    exercises, runs = tmp_path / "configs" / "exercises", tmp_path / "runs"
+    exercises.mkdir(parents=True)
+    (tmp_path / "configs" / "workshop.yaml").write_text("name: workshop\nmax_steps: 80\n")
     for name, minutes in (("quick", 1.2), ("slow", 7.5), ("never", None)):
         (exercises / f"{name}.yaml").write_text(f"extends: ../workshop.yaml\nname: {name}\nnotebooks: [1, 3]\nmax_steps: 9\n")
         if minutes is not None:
             (runs / name / "config").mkdir(parents=True)
             (runs / name / "config" / "timings_history.yaml").write_text(yaml.safe_dump(
-                [{"minutes": {"total": 99.0}}, {"minutes": {"total": minutes}}]))
+                [{"minutes": {"total": minutes}}, {"minutes": {"total": 0.3}}]))
     table = exercises_block(exercises, runs)
     assert "| `exercises/quick.yaml` | 01, 03 | `max_steps: 9` | 1.2 | in session |" in table
     assert "| 7.5 | take-home |" in table and "| – | not measured |" in table
+    guide = tmp_path / "guide.md"
+    guide.write_text("a\n<!-- report:workshop -->\n<!-- /report:workshop -->\nb\n<!-- report:exercises -->\n"
+                     "<!-- /report:exercises -->\nc\n")
+    assert main(["exercises", "--runs-dir", str(runs), "--exercises-dir", str(exercises), "--guide", str(guide)]) == 0
+    written = guide.read_text()
+    assert "`workshop` has not been run yet." in written and table in written and written.endswith("c\n")

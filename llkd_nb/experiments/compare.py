@@ -118,6 +118,8 @@ class Comparison:
         """Per class, the test F1 of ``reference`` minus ``method``, paired by seed: the mean and a 95 %
         t-interval over seeds (columns mean, low, high). Seed noise only and one interval per class,
         uncorrected: it shows where the gains lie, it does not give verdicts."""
+        if method == reference:
+            raise ValueError(f"per_class_difference compares two methods, got {method!r} twice")
         scores: dict[int, dict[str, np.ndarray]] = {}
         for (name, seed), proba in self.predictions.items():
             if name in (reference, method):

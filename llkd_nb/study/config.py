@@ -112,11 +112,7 @@ class Study:
         bad values are reported with the key's name."""
         if not isinstance(values, dict):
             raise ParameterError(f"{where} must be a mapping of parameter names to values, got {type(values).__name__}")
-        unknown = sorted(set(values) - set(KEYS))
-        if unknown:
-            hints = {k: difflib.get_close_matches(k, KEYS, n=1) for k in unknown}
-            shown = ", ".join(f"{k!r}" + (f" (did you mean {h[0]!r}?)" if h else "") for k, h in hints.items())
-            raise ParameterError(f"unknown key(s) in {where}: {shown}; `llkd-nb keys` lists them all")
+        check_known(values, where)
         grouped: dict[str, dict] = {section: {} for section in SECTIONS}
         for key, value in values.items():
             grouped[KEYS[key][0]][key] = value
@@ -132,6 +128,15 @@ class Study:
     def values_for(self, notebook: str) -> dict:
         flat = self.flat()
         return {key: flat[key] for key in notebook_keys(notebook)}
+
+
+def check_known(values: dict, where: str) -> None:
+    """Raise for the keys of ``values`` that are no study key, with the nearest one as a hint."""
+    unknown = sorted(set(values) - set(KEYS))
+    if unknown:
+        hints = {k: difflib.get_close_matches(k, KEYS, n=1) for k in unknown}
+        shown = ", ".join(f"{k!r}" + (f" (did you mean {h[0]!r}?)" if h else "") for k, h in hints.items())
+        raise ParameterError(f"unknown key(s) in {where}: {shown}; `llkd-nb keys` lists them all")
 
 
 def load_study(path: str | Path) -> Study:
@@ -153,10 +158,14 @@ def study_values(path: Path, extended_by: tuple[Path, ...] = ()) -> dict:
     if not isinstance(values, dict):
         raise ParameterError(f"{path} must be a mapping of parameter names to values, got {type(values).__name__}")
     base = values.pop("extends", None)
+    check_known(values, str(path))
     if base is None:
         return values
     if not isinstance(base, str):
         raise ParameterError(f"{path}: extends must be the path of another study file, got {base!r}")
+    if "name" not in values:
+        raise ParameterError(f"{path} extends {base}: give it a name of its own, or its runs would overwrite "
+                             "those of the study it extends (runs/<name>/)")
     base_path = (path.parent / base).resolve()
     if base_path in (*extended_by, path.resolve()):
         raise ParameterError(f"{path}: extends {base} makes a loop of study files")

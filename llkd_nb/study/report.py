@@ -87,14 +87,19 @@ def _cold_run(run: Path) -> str:
 
 
 def time_block(run_dir: str | Path) -> str:
-    """The README's sentence on a study's cold and warm times, from its run folder's history."""
+    """The README's sentence on a study's cold time and its last warm rerun since, from its run folder's
+    history (the cores are those of the folder's last notebook record)."""
     run = Path(run_dir)
     history = _history(run)
-    record = json.loads(sorted((run / "config").glob("0*.json"))[-1].read_text())
-    warm = [entry for entry in history if not _is_cold(entry)]
-    sentence = f"On {record['machine']['cpu_count']} CPU cores: {_cold_run(run)}"
+    cold = [index for index, entry in enumerate(history) if _is_cold(entry)]
+    if not cold:
+        return _cold_run(run) + "\n"
+    records = sorted((run / "config").glob("0*.json"))
+    cores = f"On {json.loads(records[-1].read_text())['machine']['cpu_count']} CPU cores: " if records else ""
+    sentence = cores + _cold_run(run)
+    warm = history[cold[-1] + 1:]
     if warm:
-        sentence += (f" Its last rerun, with the caches warm, took **{warm[-1]['minutes']['total']:.1f} min** "
+        sentence += (f" Its last rerun since, with the caches warm, took **{warm[-1]['minutes']['total']:.1f} min** "
                      f"(commit `{warm[-1]['commit']}`).")
     return sentence + "\n"
 
@@ -267,18 +272,21 @@ IN_SESSION_MINUTES = 5.0  # an exercise that takes longer on the workshop track 
 
 def exercises_block(exercises_dir: str | Path, runs_dir: str | Path) -> str:
     """The instructor's guide's table of exercises: each config of ``exercises_dir``, the notebooks it
-    runs, what it changes from the track it extends, and its last measured time in ``runs_dir`` (after
-    ``make workshop``, so the teacher's answers and the track's runs come from the caches)."""
+    runs, what it changes from the study it extends, and the time of its first run in ``runs_dir`` (after
+    ``make workshop``, so the teacher's answers and the track's own runs come from the caches; a rerun
+    would find the exercise's runs cached too)."""
+    from .config import study_values
+
     rows = ["| exercise | notebooks | changes | measured (min) | when |", "|---|---|---|---|---|"]
     for path in sorted(Path(exercises_dir).glob("*.yaml")):
-        values = yaml.safe_load(path.read_text())
-        change = ", ".join(f"`{key}: {value}`" for key, value in values.items()
-                           if key not in ("extends", "name", "notebooks"))
-        history_path = Path(runs_dir) / values["name"] / "config" / "timings_history.yaml"
-        history = yaml.safe_load(history_path.read_text()) if history_path.exists() else []
-        minutes = history[-1]["minutes"]["total"] if history else None
+        own = yaml.safe_load(path.read_text())
+        values = study_values(path)
+        change = ", ".join(f"`{key}: {value}`" for key, value in own.items() if key not in ("extends", "name", "notebooks"))
+        history = _history(Path(runs_dir) / values["name"])
+        minutes = history[0]["minutes"]["total"] if history else None
         when = "not measured" if minutes is None else "in session" if minutes <= IN_SESSION_MINUTES else "take-home"
-        rows.append(f"| `{path.parent.name}/{path.name}` | {', '.join(f'{n:02d}' for n in values['notebooks'])} | "
+        notebooks = values.get("notebooks", [1, 2, 3, 4])
+        rows.append(f"| `{path.parent.name}/{path.name}` | {', '.join(f'{n:02d}' for n in notebooks)} | "
                     f"{change} | {'–' if minutes is None else f'{minutes:.1f}'} | {when} |")
     return "\n".join(rows) + "\n"
 

@@ -275,18 +275,17 @@ def exercises_block(exercises_dir: str | Path, runs_dir: str | Path) -> str:
     runs, what it changes from the study it extends, and the time of its first run in ``runs_dir`` (after
     ``make workshop``, so the teacher's answers and the track's own runs come from the caches; a rerun
     would find the exercise's runs cached too)."""
-    from .config import study_values
+    from .config import load_study
 
     rows = ["| exercise | notebooks | changes | measured (min) | when |", "|---|---|---|---|---|"]
     for path in sorted(Path(exercises_dir).glob("*.yaml")):
         own = yaml.safe_load(path.read_text())
-        values = study_values(path)
+        run = load_study(path).run
         change = ", ".join(f"`{key}: {value}`" for key, value in own.items() if key not in ("extends", "name", "notebooks"))
-        history = _history(Path(runs_dir) / values["name"])
+        history = _history(Path(runs_dir) / run.name)
         minutes = history[0]["minutes"]["total"] if history else None
         when = "not measured" if minutes is None else "in session" if minutes <= IN_SESSION_MINUTES else "take-home"
-        notebooks = values.get("notebooks", [1, 2, 3, 4])
-        rows.append(f"| `{path.parent.name}/{path.name}` | {', '.join(f'{n:02d}' for n in notebooks)} | "
+        rows.append(f"| `{path.parent.name}/{path.name}` | {', '.join(f'{n:02d}' for n in run.notebooks)} | "
                     f"{change} | {'–' if minutes is None else f'{minutes:.1f}'} | {when} |")
     return "\n".join(rows) + "\n"
 

@@ -140,13 +140,13 @@ def record_timing(run_dir: Path, timings: dict[str, float], caches: dict[str, in
     from datetime import datetime, timezone
 
     from ..core.runinfo import git_commit
+    from .report import TIMINGS_HISTORY, timing_history
 
-    path = run_dir / "config" / "timings_history.yaml"
-    history = yaml.safe_load(path.read_text()) if path.exists() else []
+    history = timing_history(run_dir)
     history.append({"commit": (git_commit() or "unknown")[:10],
                     "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                     "minutes": {k: round(v / 60, 1) for k, v in timings.items()}, **caches})
-    path.write_text(yaml.safe_dump(history, sort_keys=False))
+    (run_dir / TIMINGS_HISTORY).write_text(yaml.safe_dump(history, sort_keys=False))
 
 
 def list_datasets() -> None:

@@ -63,8 +63,12 @@ def run_report(run_dir: str | Path, title: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _history(run: Path) -> list[dict]:
-    path = run / "config" / "timings_history.yaml"
+TIMINGS_HISTORY = Path("config") / "timings_history.yaml"  # in a run folder: every run's minutes and caches
+
+
+def timing_history(run: Path) -> list[dict]:
+    """The run folder's recorded runs, oldest first (empty before its first)."""
+    path = run / TIMINGS_HISTORY
     return yaml.safe_load(path.read_text()) if path.exists() else []
 
 
@@ -78,7 +82,7 @@ def _minutes(entry: dict) -> str:
 
 def _cold_run(run: Path) -> str:
     """The last run of this folder that started with empty teacher and run caches, from its history."""
-    cold = [entry for entry in _history(run) if _is_cold(entry)]
+    cold = [entry for entry in timing_history(run) if _is_cold(entry)]
     if not cold:
         return "No recorded run of this folder started from empty caches."
     entry = cold[-1]
@@ -90,7 +94,7 @@ def time_block(run_dir: str | Path) -> str:
     """The README's sentence on a study's cold time and its last warm rerun since, from its run folder's
     history (the cores are those of the folder's last notebook record)."""
     run = Path(run_dir)
-    history = _history(run)
+    history = timing_history(run)
     cold = [index for index, entry in enumerate(history) if _is_cold(entry)]
     if not cold:
         return _cold_run(run) + "\n"
@@ -282,7 +286,7 @@ def exercises_block(exercises_dir: str | Path, runs_dir: str | Path) -> str:
         own = yaml.safe_load(path.read_text())
         run = load_study(path).run
         change = ", ".join(f"`{key}: {value}`" for key, value in own.items() if key not in ("extends", "name", "notebooks"))
-        history = _history(Path(runs_dir) / run.name)
+        history = timing_history(Path(runs_dir) / run.name)
         minutes = history[0]["minutes"]["total"] if history else None
         when = "not measured" if minutes is None else "in session" if minutes <= IN_SESSION_MINUTES else "take-home"
         rows.append(f"| `{path.parent.name}/{path.name}` | {', '.join(f'{n:02d}' for n in run.notebooks)} | "
@@ -293,4 +297,4 @@ def exercises_block(exercises_dir: str | Path, runs_dir: str | Path) -> str:
 def workshop_block(run_dir: str | Path) -> str:
     """The guide's sentence on the workshop track's own time (:func:`time_block`), once it has run."""
     run = Path(run_dir)
-    return time_block(run) if _history(run) else f"`{run.name}` has not been run yet.\n"
+    return time_block(run) if timing_history(run) else f"`{run.name}` has not been run yet.\n"

@@ -12,7 +12,7 @@ from llkd_nb.experiments.conditions import (
 )
 from llkd_nb.experiments.methods import LLKD_ROW, comparison_methods, method_named
 from llkd_nb.experiments.simulation import (
-    calibrated_teacher, error_confusion, hand_out, labels_at_accuracy, ranking_scores,
+    calibrated_teacher, error_confusion, labels_at_accuracy, reorder_to_auroc,
 )
 from llkd_nb.student.training import TrainConfig
 from llkd_nb.teacher.artifacts import build_artifact
@@ -34,12 +34,20 @@ def test_simulation_keeps_the_real_labels_and_confidences_and_sets_the_auroc():
     probs, gold = rng.dirichlet(np.ones(4) * 0.5, 3000), rng.integers(0, 4, 3000)
     labels = probs.argmax(axis=1)
     for auroc in (0.55, 0.8, 0.95):
-        simulated = hand_out(probs, labels, ranking_scores(labels == gold, auroc, np.random.default_rng(0)))
+        simulated = reorder_to_auroc(probs, labels, labels == gold, auroc, np.random.default_rng(0))
         np.testing.assert_array_equal(simulated.argmax(axis=1), labels)  # every mistake is the real teacher's
         np.testing.assert_allclose(np.sort(simulated.max(axis=1)), np.sort(probs.max(axis=1)))  # its confidences
         np.testing.assert_allclose(np.sort(simulated, axis=1)[np.argsort(simulated.max(axis=1))],
                                    np.sort(probs, axis=1)[np.argsort(probs.max(axis=1))])  # and its shapes
         assert confidence_auroc(simulated.max(axis=1), labels == gold) == pytest.approx(auroc, abs=1e-3)
+        for label in range(4):  # each class keeps its own confidence levels, so per-class selections see them
+            np.testing.assert_allclose(np.sort(simulated.max(axis=1)[labels == label]), np.sort(probs.max(axis=1)[labels == label]))
+    # Class 0 confident and always wrong, class 1 unsure and always right: no order within a class lifts the
+    # AUROC above 0, so a target of 0.8 gets the nearest it can have instead of an error.
+    apart = np.repeat([[0.9, 0.1], [0.4, 0.6]], 10, axis=0) + np.linspace(0, 0.01, 20)[:, None] * [[-1, 1]]
+    labels, right = np.repeat([0, 1], 10), np.repeat([False, True], 10)
+    nearest = reorder_to_auroc(apart, labels, right, 0.8, np.random.default_rng(0))
+    assert confidence_auroc(nearest.max(axis=1), right) == 0.0 and (nearest.argmax(axis=1) == labels).all()
 
 
 def test_simulation_changes_only_the_labels_it_must_to_reach_an_accuracy():

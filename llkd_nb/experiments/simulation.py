@@ -7,14 +7,17 @@ better than the real teacher it imitated (notebook 05, section 3, checks this). 
 simulation (:func:`calibrated_teacher`) keeps the real teacher's **labels**, mistakes and all, and
 redraws only **which text carries which confidence**:
 
-1. each text gets a score ``z = d * right + N(0, 1)``, with ``d`` solved so that the scores' AUROC
-   (right labels above wrong ones) equals the target;
-2. the split's real distributions, ordered by confidence, are handed out in the order of ``z``: the
-   text with the k-th highest score receives the k-th most confident distribution, its entries placed
-   on the text's own classes in the text's own order, so its label stays its label.
+1. each text gets a score ``z = d * right + N(0, 1)``;
+2. within each class, the real distributions of the texts labelled that class, ordered by confidence,
+   are handed out in the order of ``z``: the text with the class's k-th highest score receives the
+   class's k-th most confident distribution, its entries placed on the text's own classes in the text's
+   own order, so its label stays its label;
+3. ``d`` is solved so that the confidence AUROC of the result (right labels above wrong ones, over the
+   whole split) equals the target.
 
-The confidences of a split, and the shapes of its distributions, are the real teacher's; only their
-order changes, and with it the confidence AUROC. At another accuracy than the real teacher's, a random
+At the real teacher's labels, each class keeps the confidences it has with the real teacher, so a
+per-class threshold or a per-class top-k sees the real teacher's levels; only their order within the
+class changes, and with it the confidence AUROC. At another accuracy than the real teacher's, a random
 share of right labels turns wrong (each wrong label drawn from the real teacher's confusion matrix of
 mistakes) or of wrong labels right: those changed labels, and only those, are text-independent.
 """
@@ -57,22 +60,16 @@ def labels_at_accuracy(labels: np.ndarray, gold: np.ndarray, accuracy: float, co
     return labels
 
 
-def ranking_scores(right: np.ndarray, auroc: float, rng: np.random.Generator) -> np.ndarray:
-    """Scores ``d * right + N(0, 1)`` whose AUROC on ``right`` is ``auroc`` (to within one pair's share):
-    the noise is drawn once and ``d`` solved on it. With only right or only wrong labels, the noise."""
-    noise = rng.standard_normal(len(right))
-    if right.all() or not right.any():
-        return noise
-    gap = lambda d: confidence_auroc(d * right + noise, right) - auroc  # noqa: E731  (non-decreasing in d)
-    return brentq(gap, -SEPARATION_BOUND, SEPARATION_BOUND) * right + noise
-
-
 def hand_out(probs: np.ndarray, labels: np.ndarray, scores: np.ndarray) -> np.ndarray:
-    """``probs`` ``[N, K]`` redistributed: the text with the k-th highest score gets the k-th most confident
-    row's values, placed on its own classes ordered label first, then as its own row ranks them."""
+    """``probs`` ``[N, K]`` redistributed class by class: among the texts labelled ``c``, the one with the
+    k-th highest score gets the k-th most confident of their rows' values, placed on its own classes ordered
+    label first, then as its own row ranks them."""
     n, k = probs.shape
     values = np.empty_like(probs)
-    values[np.argsort(-scores, kind="stable")] = -np.sort(-probs, axis=1)[np.argsort(-probs.max(axis=1), kind="stable")]
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        rows = -np.sort(-probs[members], axis=1)
+        values[members[np.argsort(-scores[members], kind="stable")]] = rows[np.argsort(-rows[:, 0], kind="stable")]
     own = np.argsort(-probs, axis=1, kind="stable")
     order = np.concatenate([labels[:, None], own[own != labels[:, None]].reshape(n, k - 1)], axis=1)
     redistributed = np.empty_like(probs)
@@ -80,6 +77,24 @@ def hand_out(probs: np.ndarray, labels: np.ndarray, scores: np.ndarray) -> np.nd
     tied = np.flatnonzero(redistributed.argmax(axis=1) != labels)  # a tie at the top: the label wins by one ulp
     redistributed[tied, labels[tied]] = np.nextafter(redistributed[tied, labels[tied]], np.inf)
     return redistributed
+
+
+def reorder_to_auroc(probs: np.ndarray, labels: np.ndarray, right: np.ndarray, auroc: float,
+                     rng: np.random.Generator) -> np.ndarray:
+    """``probs`` handed out (:func:`hand_out`) by the scores ``d * right + N(0, 1)``, with the noise drawn once
+    and ``d`` solved on it so that the result's confidence AUROC on ``right`` is ``auroc`` (to within one
+    pair's share; the AUROC never falls as ``d`` grows). A target beyond what the per-class confidence levels
+    allow gets the nearest AUROC they do (notebook 05 shows the AUROC each rung reached). With only right or
+    only wrong labels, by the noise."""
+    noise = rng.standard_normal(len(right))
+    if right.all() or not right.any():
+        return hand_out(probs, labels, noise)
+    reordered = lambda d: hand_out(probs, labels, d * right + noise)  # noqa: E731
+    gap = lambda d: confidence_auroc(reordered(d).max(axis=1), right) - auroc  # noqa: E731
+    low, high = gap(-SEPARATION_BOUND), gap(SEPARATION_BOUND)
+    if low > 0 or high < 0:  # beyond what this split's per-class confidence levels allow: the nearest order
+        return reordered(SEPARATION_BOUND if high < 0 else -SEPARATION_BOUND)
+    return reordered(brentq(gap, -SEPARATION_BOUND, SEPARATION_BOUND))
 
 
 def calibrated_teacher(artifact: TeacherArtifact, accuracy: float | None = None, auroc: float | None = None,
@@ -103,13 +118,13 @@ def calibrated_teacher(artifact: TeacherArtifact, accuracy: float | None = None,
         labels = real.argmax(axis=1)
         if accuracy is not None and len(labels):
             labels = labels_at_accuracy(labels, gold, accuracy, confusion, rng)
-        probs[name] = hand_out(real, labels, ranking_scores(labels == gold, auroc, rng))
+        probs[name] = reorder_to_auroc(real, labels, labels == gold, auroc, rng)
     label_source = "the real teacher's" + ("" if accuracy is None else ", a random share changed to reach the accuracy")
     target = "real" if accuracy is None else f"{accuracy:.4f}"
     accuracy = float(real_right.mean()) if accuracy is None else accuracy
     return artifact.with_distribution(probs, {
         "teacher": f"calibrated simulation of {artifact.meta.get('teacher')}",
-        "teacher_fingerprint": f"calibrated-simulation-v2:{artifact.meta.get('teacher_fingerprint')}:accuracy={target}:"
+        "teacher_fingerprint": f"calibrated-simulation-v3:{artifact.meta.get('teacher_fingerprint')}:accuracy={target}:"
                                f"auroc={auroc:.4f}:seed={seed}",
         "simulation": {"accuracy": accuracy, "auroc": auroc, "seed": seed, "labels": label_source,
                        "wrong_labels": "the real teacher's confusion matrix",

@@ -15,7 +15,7 @@ COMPILE = $(BIN)/uv pip compile --quiet --universal --python-version 3.11 --no-e
 	--custom-compile-command "make lock" \
 	$(addprefix --no-emit-package ,$(TORCH_CUDA_RUNTIME))
 
-.PHONY: setup setup-llama-cpp lock params reproduce when-llkd-helps when-llkd-helps-yahoo workshop exercises site test bench bench-gpu refs clean
+.PHONY: setup setup-llama-cpp lock params reproduce when-llkd-helps when-llkd-helps-yahoo workshop exercises solutions site test bench bench-gpu refs clean
 
 setup: $(VENV)/.installed
 
@@ -66,6 +66,11 @@ workshop: setup
 exercises: workshop
 	for config in configs/exercises/*.yaml; do $(BIN)/llkd-nb run $$config || exit 1; done
 	$(BIN)/llkd-nb exercises
+
+# The solutions notebooks, executed in place as they are committed: 01-04 on the workshop run, 05 on notebook
+# 05's run (`make when-llkd-helps` first: it takes more than an hour).
+solutions: workshop
+	$(BIN)/llkd-nb solutions
 
 # Static HTML pages of the executed notebooks and the notes: open site/index.html in a browser.
 # RUN=runs/<name>/notebooks renders a run of your own instead of the committed notebooks.

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from llkd_nb.study.cli import REPO_NOTEBOOKS, main, notebook_parameters
-from llkd_nb.study.config import NOTEBOOKS, RunConfig, Study
+from llkd_nb.study.cli import REPO_NOTEBOOKS, main, notebook_parameters, resolved_study_values
+from llkd_nb.study.config import NOTEBOOKS, RunConfig, Study, last_runs
 
 MAIN_JOB = [list(NOTEBOOKS)[n - 1] for n in RunConfig().notebooks]  # what a study runs by default (01-04)
 
@@ -48,6 +48,7 @@ def test_whole_study_end_to_end_on_a_tiny_config(tmp_path):
     assert sorted(p.name for p in (run / "notebooks").glob("*.ipynb")) == [f"{n}.ipynb" for n in MAIN_JOB]
     assert (run / "teacher_labels.parquet").exists()
     assert yaml.safe_load((run / "config" / "study.yaml").read_text())["pool_size"] == 30
+    assert last_runs(tmp_path / "runs") == dict.fromkeys(MAIN_JOB, "tiny")  # what the notebooks open by hand
     assert set(yaml.safe_load((run / "config" / "timings.yaml").read_text())) == {*MAIN_JOB, "total"}
     for name in MAIN_JOB:  # each notebook recorded its parameters, package versions and machine
         record = yaml.safe_load((run / "config" / f"{name}.json").read_text())
@@ -61,16 +62,23 @@ def test_whole_study_end_to_end_on_a_tiny_config(tmp_path):
     assert {f"04_{n}.png" for n in ("macro_f1", "paired_differences", "learning_curves", "per_class_f1")} <= figures
 
 
-def test_default_study_injects_no_parameters(tmp_path):
-    """`make reproduce` runs the committed notebooks as they are; an edited key is passed on."""
-    study = Study()
-    for name in NOTEBOOKS:
-        notebook = REPO_NOTEBOOKS / f"{name}.ipynb"
-        assert notebook_parameters(notebook, study, REPO_NOTEBOOKS.parent / "runs" / "default") == {}
-    changed = notebook_parameters(REPO_NOTEBOOKS / "04_baseline_comparison.ipynb",
-                                  Study.from_flat({"seeds": [5, 6], "momentum": 0.9}), tmp_path / "x")
-    assert set(changed) == {"seeds", "momentum", "run_dir"} and changed["seeds"] == [5, 6]
-    assert (REPO_NOTEBOOKS / changed["run_dir"]).resolve() == (tmp_path / "x").resolve()
+def test_a_run_passes_each_notebook_its_study_file_and_run_folder_relative_to_it(tmp_path):
+    """An executed notebook names its study and run folder, and no path of the machine it ran on."""
+    parameters = notebook_parameters(REPO_NOTEBOOKS / "04_baseline_comparison.ipynb", tmp_path / "x")
+    assert set(parameters) == {"study_file", "run_dir"}
+    assert not any(Path(value).is_absolute() for value in parameters.values())
+    assert (REPO_NOTEBOOKS / parameters["run_dir"]).resolve() == (tmp_path / "x").resolve()
+    assert (REPO_NOTEBOOKS / parameters["study_file"]).resolve() == (tmp_path / "x" / "config" / "study.yaml").resolve()
+
+
+def test_the_run_study_file_holds_paths_the_notebooks_can_open(tmp_path, monkeypatch):
+    """Paths in a study file are relative to where `llkd-nb run` runs; the notebooks run in notebooks/."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pool.csv").write_text("text\nan ad\n")
+    study = Study.from_flat({"dataset": "pool.csv", "labels": ["a", "b"], "task": "t", "cache_path": "c.sqlite"})
+    values = resolved_study_values(study)
+    assert values["dataset"] == str(tmp_path / "pool.csv") and values["cache_path"] == str(tmp_path / "c.sqlite")
+    assert resolved_study_values(Study())["dataset"] == "bbc_news"  # a registry name stays a name
 
 
 @pytest.fixture(scope="module")

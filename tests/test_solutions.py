@@ -9,9 +9,9 @@ from pathlib import Path
 import nbformat
 import papermill
 import pytest
-from make_references import HERE, RUN, SMALL, SOURCE
+from make_references import HERE, NOTEBOOKS, RUN, SOURCE, STUDY_FILE
 
-from llkd_nb.study.cli import QUIET_KERNEL
+from llkd_nb.study.cli import QUIET_KERNEL, SOLUTION_RUNS
 
 SOLUTIONS = SOURCE / "solutions"
 
@@ -25,12 +25,13 @@ def _execute(source: Path, output: Path, parameters: dict, cwd: Path) -> nbforma
 @pytest.fixture(scope="module")
 def small_run(tmp_path_factory) -> Path:
     run = HERE / RUN
-    if all((run / "config" / f"{name}.json").exists() for name in SMALL):
+    if all((run / "config" / f"{name}.json").exists() for name in NOTEBOOKS):
         return run
     folder = tmp_path_factory.mktemp("small")
     run = folder / "runs" / "small"
-    for name, parameters in SMALL.items():
-        _execute(SOURCE / f"{name}.ipynb", folder / f"{name}.ipynb", {"run_dir": str(run), **parameters}, SOURCE)
+    for name in NOTEBOOKS:
+        _execute(SOURCE / f"{name}.ipynb", folder / f"{name}.ipynb",
+                 {"study_file": str(HERE / STUDY_FILE), "run_dir": str(run)}, SOURCE)
     return run
 
 
@@ -48,3 +49,15 @@ def test_solutions_run_on_a_small_run(number, small_run, tmp_path):
     answers = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs
                if "text/markdown" in o.get("data", {})]
     assert len(answers) >= 3, "every solutions notebook answers its exercises in computed sentences"
+
+
+@pytest.mark.parametrize("number", list(SOLUTION_RUNS))
+def test_the_committed_solutions_are_executed_on_their_tracks_run(number):
+    """What an instructor opens: every answer computed, on the run the exercise's track produces."""
+    notebook = nbformat.read(SOLUTIONS / f"{number}_solutions.ipynb", as_version=4)
+    injected = [c.source for c in notebook.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert injected and f"runs/{SOLUTION_RUNS[number]}" in injected[0], "run `make solutions`"
+    code = [c for c in notebook.cells if c.cell_type == "code" and "parameters" not in str(c.metadata.get("tags"))]
+    assert all(c.get("execution_count") for c in code), "a cell was not executed"
+    outputs = [o for c in code for o in c.outputs]
+    assert not [o for o in outputs if o["output_type"] == "error" or o.get("name") == "stderr"]

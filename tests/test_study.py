@@ -11,8 +11,8 @@ import yaml
 from llkd_nb.core.params import default_of, study_fields
 from llkd_nb.core.validation import ParameterError
 from llkd_nb.study.config import (
-    CLI_KEYS, KEYS, NOTEBOOKS, SECTIONS, Study, load_study, notebook_keys, open_notebook, parameters_cell,
-    study_yaml,
+    CLI_KEYS, KEYS, NOTEBOOKS, SECTIONS, SHOWN, Study, last_runs, load_study, notebook_keys, open_notebook,
+    parameters_cell, record_last_run, study_yaml,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,14 +29,13 @@ def test_parameters_cells_are_generated_from_the_dataclasses(notebook):
 
 
 @pytest.mark.parametrize("notebook", list(NOTEBOOKS))
-def test_notebook_parameters_match_study_keys_in_name_type_and_default(notebook):
+def test_a_parameters_cell_shows_a_few_keys_and_the_study_file_sets_the_rest(notebook):
     declared = papermill.inspect_notebook(str(ROOT / "notebooks" / f"{notebook}.ipynb"))
-    assert set(declared) == {"run_dir", *notebook_keys(notebook)}
-    for key in notebook_keys(notebook):
-        section, f = KEYS[key]
-        value = eval(declared[key]["default"])  # noqa: S307 - our own generated literal
-        assert value == default_of(f), key
-        assert type(value) is type(default_of(f)), key
+    assert list(declared) == ["study_file", "run_dir", *SHOWN[notebook]]
+    assert all(eval(declared[key]["default"]) is None for key in declared)  # noqa: S307 - our own generated literal
+    assert set(SHOWN[notebook]) <= set(notebook_keys(notebook)) and 3 <= len(SHOWN[notebook]) <= 8
+    for key in SHOWN[notebook]:  # None means "the study's value": no shown key may take None as a value itself
+        assert default_of(KEYS[key][1]) is not None and "None" not in str(KEYS[key][1].type), key
 
 
 def test_default_study_file_is_generated_and_is_the_default_study():
@@ -89,17 +88,44 @@ def test_keys_that_were_dead_reach_their_component(key, value):
     assert study.flat()[key] == value
 
 
-def test_a_notebook_reads_its_parameters_back(tmp_path):
-    namespace = {"run_dir": str(tmp_path / "run"), **Study().values_for("04_baseline_comparison"), "max_steps": 7,
-                 "weighting": "mean"}
-    study, run = open_notebook(namespace, "04_baseline_comparison")
-    assert study.train.max_steps == 7 and study.llkd.weighting == "mean"
+def cell_of(notebook: str, **values) -> dict:
+    """A parameters cell's namespace as generated (every value None), with ``values`` set in it."""
+    return {"study_file": None, "run_dir": None, **dict.fromkeys(SHOWN[notebook]), **values}
+
+
+def test_a_notebook_opens_its_study_file_then_the_keys_set_in_its_cell(tmp_path):
+    mine = tmp_path / "mine.yaml"
+    mine.write_text("name: mine\nmax_steps: 9\nweighting: mean\n")
+    runs = tmp_path / "runs"
+    study, run = open_notebook(cell_of("04_baseline_comparison", study_file=str(mine), max_steps=7),
+                               "04_baseline_comparison", runs_dir=runs)
+    assert study.train.max_steps == 7 and study.llkd.weighting == "mean" and run == runs / "mine"
     record = yaml.safe_load((run / "config" / "04_baseline_comparison.json").read_text())
     assert record["parameters"]["max_steps"] == 7 and record["packages"]["torch"]
     with pytest.raises(ParameterError, match="max_steps must be int"):
-        open_notebook({**namespace, "max_steps": "200"}, "04_baseline_comparison")
+        open_notebook(cell_of("04_baseline_comparison", max_steps="200"), "04_baseline_comparison", runs_dir=runs)
+    with pytest.raises(ParameterError, match="study_file must be the path of a study file"):
+        open_notebook(cell_of("04_baseline_comparison", study_file=3), "04_baseline_comparison", runs_dir=runs)
     with pytest.raises(ParameterError, match=r"missing from the parameters cell"):
-        open_notebook({"run_dir": "x"}, "04_baseline_comparison")
+        open_notebook({"run_dir": "x"}, "04_baseline_comparison", runs_dir=runs)
+
+
+def test_a_notebook_opened_by_hand_finds_the_run_that_last_ran_it(tmp_path):
+    """After `make workshop`, notebooks 01-04 open the workshop's study and run folder, with no edits."""
+    runs = tmp_path / "runs"
+    study, run = open_notebook(cell_of("03_llkd_training"), "03_llkd_training", runs_dir=runs)
+    assert study == Study() and run == runs / "default"  # nothing run yet: the defaults
+    (runs / "workshop" / "config").mkdir(parents=True)
+    (runs / "workshop" / "config" / "study.yaml").write_text(yaml.safe_dump({"name": "workshop", "max_steps": 80}))
+    record_last_run(runs, ["01_teacher_labeling", "03_llkd_training"], "workshop")
+    study, run = open_notebook(cell_of("03_llkd_training"), "03_llkd_training", runs_dir=runs)
+    assert study.run.name == "workshop" and study.train.max_steps == 80 and run == runs / "workshop"
+    study, _ = open_notebook(cell_of("03_llkd_training", max_steps=5), "03_llkd_training", runs_dir=runs)
+    assert study.train.max_steps == 5  # a key set in the cell wins
+    study, _ = open_notebook(cell_of("04_baseline_comparison"), "04_baseline_comparison", runs_dir=runs)
+    assert study.run.name == "default"  # the workshop did not run it
+    record_last_run(runs, ["03_llkd_training"], "exercise")
+    assert last_runs(runs) == {"01_teacher_labeling": "workshop", "03_llkd_training": "exercise"}
 
 
 def test_study_round_trips_through_its_flat_form():

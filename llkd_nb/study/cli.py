@@ -28,18 +28,24 @@ if TYPE_CHECKING:  # the study imports torch: commands that do not need it stay 
 REPO_NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"  # the repository beside llkd_nb/
 
 
-def notebook_parameters(notebook: Path, study: Study, run_dir: Path) -> dict:
-    """The study's values for ``notebook``'s parameters where they differ from the defaults, and the
-    run folder (relative to the notebook's folder, where papermill runs it): the default study
-    executes the committed notebooks exactly as they are."""
-    from .config import DEFAULT_RUN_DIR, KEYS
+def notebook_parameters(notebook: Path, run_dir: Path) -> dict:
+    """What ``llkd-nb run`` passes a notebook: the run's study file and the run folder, relative to the
+    notebook's folder (where papermill runs it), so an executed notebook names no path of its machine."""
+    here = notebook.parent.resolve()
+    return {"study_file": os.path.relpath(run_dir / "config" / "study.yaml", here),
+            "run_dir": os.path.relpath(run_dir, here)}
 
-    values = study.values_for(notebook.stem)
-    if values.get("cache_path"):
-        values["cache_path"] = str(Path(values["cache_path"]).resolve())
-    changed = {key: value for key, value in values.items() if value != default_of(KEYS[key][1])}
-    relative = os.path.relpath(run_dir, notebook.parent.resolve())
-    return {**({"run_dir": relative} if relative != DEFAULT_RUN_DIR else {}), **changed}
+
+def resolved_study_values(study: Study) -> dict:
+    """The study's flat values, with its file paths (a cache, local data files) resolved from where
+    ``llkd-nb run`` runs: the notebooks run from their own folder."""
+    from ..core.data import is_local_file
+
+    values = study.flat()
+    for key in ("cache_path", "dataset", "eval_dataset"):
+        if values.get(key) and (key == "cache_path" or is_local_file(values[key])):
+            values[key] = str(Path(values[key]).resolve())
+    return values
 
 
 REPORT_HEADER = """\
@@ -83,14 +89,15 @@ def run_study(study: Study, runs_dir: Path, notebooks_dir: Path = REPO_NOTEBOOKS
     """Execute the selected notebooks in order with papermill; returns the run folder."""
     import papermill
 
-    from .config import NOTEBOOKS
+    from .config import NOTEBOOKS, record_last_run
 
     run_dir = (runs_dir / study.run.name).resolve()
     (run_dir / "notebooks").mkdir(parents=True, exist_ok=True)
     (run_dir / "config").mkdir(exist_ok=True)
-    (run_dir / "config" / "study.yaml").write_text(yaml.safe_dump(study.flat(), sort_keys=False))
+    (run_dir / "config" / "study.yaml").write_text(yaml.safe_dump(resolved_study_values(study), sort_keys=False))
     names = list(NOTEBOOKS)
     selected = [names[n - 1] for n in sorted(set(study.run.notebooks))]
+    record_last_run(run_dir.parent, selected, run_dir.name)  # what these notebooks open when opened by hand
     timings = {}
     caches = cache_state(study, run_dir)
     started = time.perf_counter()
@@ -103,7 +110,7 @@ def run_study(study: Study, runs_dir: Path, notebooks_dir: Path = REPO_NOTEBOOKS
         executed = run_dir / "notebooks" / f"{name}.ipynb"
         papermill.execute_notebook(
             str(source), str(executed),
-            parameters=notebook_parameters(source, study, run_dir), cwd=str(notebooks_dir),
+            parameters=notebook_parameters(source, run_dir), cwd=str(notebooks_dir),
             progress_bar=study.run.progress, kernel_name="python3", extra_arguments=QUIET_KERNEL,
         )
         drop_progress_bars(executed)
@@ -115,6 +122,30 @@ def run_study(study: Study, runs_dir: Path, notebooks_dir: Path = REPO_NOTEBOOKS
     record_timing(run_dir, timings, caches)
     print(f"study finished in {total / 60:.1f} min: {run_dir}", flush=True)
     return run_dir
+
+
+# The run each solutions notebook is committed executed on: the track its exercises belong to (the names
+# of configs/workshop.yaml and configs/when_llkd_helps.yaml).
+SOLUTION_RUNS = {"01": "workshop", "02": "workshop", "03": "workshop", "04": "workshop", "05": "when_llkd_helps"}
+
+
+def run_solutions(runs_dir: Path, solutions_dir: Path = REPO_NOTEBOOKS / "solutions") -> list[str]:
+    """Execute every solutions notebook in place on its track's run (:data:`SOLUTION_RUNS`) in ``runs_dir``,
+    as the committed ones are; returns the numbers of those whose run is missing, left as they were."""
+    import papermill
+
+    missing = []
+    for number, name in SOLUTION_RUNS.items():
+        run_dir = runs_dir / name
+        if not (run_dir / "config" / "study.yaml").exists():
+            missing.append(number)
+            continue
+        path = solutions_dir / f"{number}_solutions.ipynb"
+        papermill.execute_notebook(str(path), str(path), parameters={"run_dir": os.path.relpath(run_dir.resolve(), solutions_dir.resolve())},
+                                   cwd=str(solutions_dir), progress_bar=False, kernel_name="python3", extra_arguments=QUIET_KERNEL)
+        drop_progress_bars(path)
+        print(f"executed {path.name} on {run_dir}", flush=True)
+    return missing
 
 
 def cache_state(study: "Study", run_dir: Path) -> dict[str, int]:
@@ -214,6 +245,9 @@ def main(argv: list[str] | None = None) -> int:
     exercises.add_argument("--runs-dir", type=Path, default=Path("runs"))
     exercises.add_argument("--exercises-dir", type=Path, default=REPO_NOTEBOOKS.parent / "configs" / "exercises")
     exercises.add_argument("--guide", type=Path, default=REPO_NOTEBOOKS.parent / "papers" / "workshop.md")
+    solutions = commands.add_parser("solutions", help="maintainers: execute the solutions notebooks in place on their "
+                                                      "track's run (01-04: runs/workshop, 05: runs/when_llkd_helps)")
+    solutions.add_argument("--runs-dir", type=Path, default=Path("runs"))
     params = commands.add_parser("params", help="maintainers: rewrite the notebooks' parameters cells and "
                                                 "configs/default.yaml from the dataclasses")
     params.add_argument("--notebooks-dir", type=Path, default=REPO_NOTEBOOKS)
@@ -247,6 +281,12 @@ def main(argv: list[str] | None = None) -> int:
         text = replace_block(args.guide.read_text(), "workshop", workshop_block(args.runs_dir / "workshop"))
         args.guide.write_text(replace_block(text, "exercises", exercises_block(args.exercises_dir, args.runs_dir)))
         print(f"wrote the workshop and exercise times in {args.guide}")
+    elif args.command == "solutions":
+        missing = run_solutions(args.runs_dir)
+        if missing:
+            print(f"llkd-nb: no run for solutions {', '.join(missing)} in {args.runs_dir} "
+                  f"({', '.join(sorted({SOLUTION_RUNS[n] for n in missing}))}): left as they were", file=sys.stderr)
+            return 2
     elif args.command == "params":
         from .config import write_parameters
 

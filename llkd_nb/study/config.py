@@ -4,7 +4,9 @@ One mechanism derives everything from the components' dataclass fields (:mod:`ll
 
 - the flat study file (``configs/*.yaml``, read by :func:`load_study`, written by :func:`study_yaml`);
 - each notebook's papermill ``parameters`` cell (:func:`parameters_cell`; ``make params`` rewrites
-  them) and the values a notebook reads back from it (:func:`open_notebook`);
+  them): the few keys a reader changes (:data:`SHOWN`), and the study file the rest come from;
+- the study a notebook opens with (:func:`open_notebook`): the study file it is given, else the study
+  ``llkd-nb run`` last ran it with (:data:`LAST_RUNS`), else the defaults; then the shown keys set in its cell;
 - the resolved parameters recorded in every run folder.
 
 A parameter is therefore defined once, with one default and one line of help.
@@ -30,7 +32,8 @@ from ..student.selection import LLKD
 from ..student.training import TrainConfig
 from ..teacher.config import TeacherConfig
 
-DEFAULT_RUN_DIR = "../runs/default"  # notebooks run from notebooks/; llkd-nb run sets run_dir
+RUNS_DIR = "../runs"  # the run folders, as a notebook (run from notebooks/) finds them
+LAST_RUNS = "last_runs.yaml"  # in the runs folder: the run folder `llkd-nb run` last ran each notebook in
 
 
 @dataclass
@@ -67,6 +70,19 @@ NOTEBOOKS: dict[str, dict[str, list[str] | None]] = {
         "train": None, "llkd": None, "comparison": ["seeds", "tune", "tuning_seeds", "bootstrap_replicates"],
         "conditions": None,
     },
+}
+
+
+# The keys a reader of each notebook is most likely to change: its parameters cell shows them, each `None`
+# for "the study's value" (so none of them may take None as a value of its own); every other key it reads
+# (:func:`notebook_keys`) comes from the study file.
+SHOWN: dict[str, list[str]] = {
+    "01_teacher_labeling": ["dataset", "teacher", "max_words", "num_examples", "calibration"],
+    "02_confidence_analysis": ["num_bins", "max_steps", "seed"],
+    "03_llkd_training": ["max_steps", "weighting", "momentum", "teacher_level", "seed", "tune"],
+    "04_baseline_comparison": ["seeds", "max_steps", "protocol", "model_selection", "tune", "robustness"],
+    "05_when_llkd_helps": ["dataset", "budgets", "proxy_sizes", "simulated_accuracies", "simulated_aurocs", "seeds",
+                           "paper_regime_seeds"],
 }
 
 
@@ -172,18 +188,59 @@ def study_values(path: Path, extended_by: tuple[Path, ...] = ()) -> dict:
     return {**study_values(base_path, (*extended_by, path.resolve())), **values}
 
 
-def open_notebook(namespace: dict, notebook: str) -> tuple[Study, Path]:
-    """What a notebook's setup cell calls: the :class:`Study` built from the parameters cell's values
-    in ``namespace`` (its ``globals()``), and the run folder, prepared and with the resolved
-    parameters, package versions and machine recorded in ``config/<notebook>.json``."""
+def last_runs(runs_dir: str | Path = RUNS_DIR) -> dict[str, str]:
+    """The run folder (its name in ``runs_dir``) that ``llkd-nb run`` last ran each notebook in."""
+    path = Path(runs_dir) / LAST_RUNS
+    return (yaml.safe_load(path.read_text()) or {}) if path.exists() else {}
+
+
+def record_last_run(runs_dir: Path, notebooks: list[str], run_name: str) -> None:
+    """Note ``run_name`` as the run folder of ``notebooks`` (what :func:`open_notebook` opens by default)."""
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    (runs_dir / LAST_RUNS).write_text(yaml.safe_dump({**last_runs(runs_dir), **dict.fromkeys(notebooks, run_name)}))
+
+
+def last_run_dir(notebook: str, runs_dir: str | Path = RUNS_DIR) -> Path | None:
+    """The run folder ``llkd-nb run`` last ran ``notebook`` in, if it still holds its study file."""
+    name = last_runs(runs_dir).get(notebook)
+    return Path(runs_dir) / name if name and (Path(runs_dir) / name / "config" / "study.yaml").exists() else None
+
+
+def run_of(notebook: str, run_dir: str | Path | None = None, runs_dir: str | Path = RUNS_DIR) -> Path:
+    """``run_dir``, else the run folder ``llkd-nb run`` last ran ``notebook`` in: what a solutions notebook
+    opens (after ``make workshop``, the workshop's run)."""
+    run = Path(run_dir) if run_dir else last_run_dir(notebook, runs_dir)
+    if run is None:
+        raise FileNotFoundError(f"no run of {notebook} in {runs_dir}: run it first (`make workshop`), or set run_dir")
+    print(f"Run folder: {run}")
+    return run
+
+
+def open_notebook(namespace: dict, notebook: str, runs_dir: str | Path = RUNS_DIR) -> tuple[Study, Path]:
+    """What a notebook's setup cell calls: the :class:`Study` its parameters cell (``namespace``, its
+    ``globals()``) asks for, and the run folder, prepared, with the resolved parameters, package versions
+    and machine recorded in ``config/<notebook>.json``.
+
+    The study is the file ``study_file`` names, else the one ``llkd-nb run`` last ran this notebook with
+    (after ``make workshop``, the workshop's), else the defaults; a shown key set to a value (not ``None``)
+    replaces the study's. The run folder is ``run_dir``, else ``runs/<the study's name>``."""
     from ..core.runinfo import prepare_run
 
-    missing = [key for key in ["run_dir", *notebook_keys(notebook)] if key not in namespace]
+    missing = [key for key in ["study_file", "run_dir", *SHOWN[notebook]] if key not in namespace]
     if missing:
         raise ParameterError(f"{notebook}: parameter(s) {missing} missing from the parameters cell (`make params`)")
-    study = Study.from_flat({key: namespace[key] for key in notebook_keys(notebook)}, f"{notebook} parameters")
-    run = prepare_run(namespace["run_dir"], notebook, study.values_for(notebook))
-    return study, run
+    last = last_run_dir(notebook, runs_dir)
+    study_file = namespace["study_file"] or (last / "config" / "study.yaml" if last else None)
+    if study_file is not None and not isinstance(study_file, (str, Path)):
+        raise ParameterError(f"study_file must be the path of a study file, got {study_file!r}")
+    values = study_values(Path(study_file)) if study_file else {}
+    shown = {key: namespace[key] for key in SHOWN[notebook] if namespace[key] is not None}
+    study = Study.from_flat({**values, **shown}, f"{notebook} parameters")
+    run_dir = Path(namespace["run_dir"] or Path(runs_dir) / study.run.name)
+    where = ("the defaults" if not study_file else f"{study_file}" + (" (its last `llkd-nb run`)" if not namespace["study_file"] else ""))
+    print(f"Study: {where}" + (f", with {', '.join(f'{k}={v!r}' for k, v in shown.items())}" if shown else "")
+          + f". Run folder: {run_dir}")
+    return study, prepare_run(run_dir, notebook, study.values_for(notebook))
 
 
 def recorded_study(run_dir: str | Path, notebook: str) -> Study:
@@ -200,27 +257,23 @@ def _help(key: str) -> str:
 
 
 def parameters_cell(notebook: str) -> str:
-    """The source of ``notebook``'s papermill parameters cell, generated from the dataclasses."""
+    """The source of ``notebook``'s papermill parameters cell, generated from the dataclasses: the study file,
+    the run folder and the keys a reader changes (:data:`SHOWN`), each ``None`` (the study's value)."""
     lines = [
-        "# Parameters: `papermill -p NAME VALUE` overrides any of them; `llkd-nb run` sets them from a study",
-        "# file. Generated from the library's dataclasses (`make params`): same names, defaults, meaning.",
-        f"run_dir = {DEFAULT_RUN_DIR!r}  # the run folder, relative to notebooks/",
+        "# Parameters (papermill -p NAME VALUE). None takes the study's value: from study_file, else from the",
+        "# last `llkd-nb run` of this notebook, else the default. Every key: `llkd-nb keys`. Generated by `make params`.",
+        "study_file = None  # a study file (YAML, relative to notebooks/) that sets every other key",
+        "run_dir = None  # the run folder, relative to notebooks/ (None: ../runs/<the study's name>)",
     ]
-    current = None
-    for key in notebook_keys(notebook):
-        section, f = KEYS[key]
-        if section != current:
-            cls = SECTIONS[section]
-            lines.append(f"# {section}: {cls.__module__}.{cls.__name__}")
-            current = section
-        lines.append(f"{key} = {default_of(f)!r}  # {_help(key)}")
+    for key in SHOWN[notebook]:
+        lines.append(f"{key} = None  # {_help(key)} (default {default_of(KEYS[key][1])!r})")
     return "\n".join(lines)
 
 
 STUDY_FILE_HEADER = """\
 # The whole study on the embedded offline default: `llkd-nb run configs/default.yaml` (or `make reproduce`).
 # Copy this file, keep the keys you change, delete the rest (every key has this default). Every key is a
-# parameter of the notebooks: same name, default and meaning as in their first cell (`llkd-nb keys`).
+# parameter of the notebooks (`llkd-nb keys`); their parameters cells show the few a reader changes there.
 # Unknown keys, wrong types and missing files are reported before any work starts.
 # Generated from the library's dataclasses by `make params`."""
 

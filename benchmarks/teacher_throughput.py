@@ -9,9 +9,11 @@ server       the server teacher over HTTP against llama-cpp-python's OpenAI-comp
              formats echoed log-probabilities in Python, slowly.
 
 No disk cache anywhere: every text is really scored. max |delta p| compares each engine's label
-probabilities with the naive reference on the texts it scored.
+probabilities with the naive reference on the texts it scored. Each engine scores the texts ``--repeats``
+times, the engines taking turns within a repeat, so that the ratios of one repeat share the machine's state;
+the table shows the median and the range over repeats.
 
-    python benchmarks/teacher_throughput.py [--texts 64] [--server-texts 8] [--batch-size 8]
+    python benchmarks/teacher_throughput.py [--texts 64] [--server-texts 8] [--batch-size 8] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ def main() -> None:
     parser.add_argument("--server-texts", type=int, default=8)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--max-words", type=int, default=120)
+    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 
     spec = get_spec("bbc_news")
@@ -58,28 +61,38 @@ def main() -> None:
         return np.stack([naive_label_logprobs(teacher.model, prefix, teacher.encode(prompt.middle(t)), labels).numpy()
                          for t in batch])
 
-    rows = {"naive": timed(naive, texts)}
-    rows["transformers (ours)"] = timed(
-        lambda batch: teacher.scorer(prompt, spec.verbalizers).logprobs(batch, batch_size=args.batch_size, progress=False), texts)
     native = LlamaCppTeacher.load()
-    rows["llama-cpp (native GGUF)"] = timed(lambda batch: native.scorer(prompt, spec.verbalizers).logprobs(batch, progress=False), texts)
-    del native
+    engines = {
+        "naive": (naive, texts),
+        "transformers (ours)": (lambda batch: teacher.scorer(prompt, spec.verbalizers).logprobs(
+            batch, batch_size=args.batch_size, progress=False), texts),
+        "llama-cpp (native GGUF)": (lambda batch: native.scorer(prompt, spec.verbalizers).logprobs(batch, progress=False), texts),
+    }
+    rates: dict[str, list[float]] = {name: [] for name in [*engines, "server (llama-cpp-python)"]}
+    scores: dict[str, np.ndarray] = {}
     with llama_cpp_server(smollm2_gguf(), "smollm2", threads=usable_cores(), context=4096) as url:
         served = ServerTeacher.connect(url, "smollm2", tokenizer=teacher.tokenizer)
-        rows["server (llama-cpp-python)"] = timed(
+        engines["server (llama-cpp-python)"] = (
             lambda batch: served.scorer(prompt, spec.verbalizers).logprobs(batch, progress=False), texts[: args.server_texts])
+        for _ in range(args.repeats):
+            for name, (score, batch) in engines.items():
+                scores[name], seconds = timed(score, batch)
+                rates[name].append(len(batch) / seconds)
 
     print(f"machine: {platform.machine()}, {usable_cores()} cores, {torch.get_num_threads()} torch threads; "
           f"teacher SmolLM2-135M-Instruct Q4_1 GGUF")
     print(f"BBC News texts, {len(spec.labels)} labels (label tokens {[len(ids) for ids in labels]}), "
-          f"first {args.max_words} words, transformers batch {args.batch_size}")
-    naive_probs, naive_seconds = softmax(rows["naive"][0]), rows["naive"][1]
-    naive_rate = len(texts) / naive_seconds
-    print(f"{'engine':<27}{'texts':>6}{'texts/s':>9}{'vs naive':>10}{'max |dp| vs naive':>19}")
-    for name, (logprobs, seconds) in rows.items():
-        rate = len(logprobs) / seconds
-        delta = np.abs(softmax(logprobs) - naive_probs[: len(logprobs)]).max()
-        print(f"{name:<27}{len(logprobs):>6}{rate:>9.2f}{rate / naive_rate:>9.2f}x{delta:>19.1e}")
+          f"first {args.max_words} words, transformers batch {args.batch_size}, {args.repeats} repeats")
+    naive_probs = softmax(scores["naive"])
+    print(f"{'engine':<27}{'texts':>6}{'texts/s (range)':>22}{'vs naive (range)':>22}{'max |dp| vs naive':>19}")
+    for name, rate in rates.items():
+        ratio = np.array(rate) / np.array(rates["naive"])  # paired within each repeat
+        delta = np.abs(softmax(scores[name]) - naive_probs[: len(scores[name])]).max()
+        print(f"{name:<27}{len(scores[name]):>6}{np.median(rate):>8.2f} ({min(rate):.2f}-{max(rate):.2f})"
+              f"{np.median(ratio):>9.2f}x ({ratio.min():.2f}-{ratio.max():.2f}){delta:>19.1e}")
+    gguf = np.array(rates["llama-cpp (native GGUF)"]) / np.array(rates["transformers (ours)"])
+    print(f"llama-cpp / transformers: {np.median(gguf):.2f}x (range {gguf.min():.2f}-{gguf.max():.2f} over "
+          f"{args.repeats} repeats)")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,8 @@ def test_committed_notebook_is_executed_and_clean(notebook):
     assert not [o for o in outputs if o.output_type == "error"]
     noise = [o.text[:120] for o in outputs if o.output_type == "stream" and o.name == "stderr"]
     assert not noise, f"stderr output in {notebook}: {noise}"
+    injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert not injected, "opened by hand, the notebook would open the executing machine's run, not the reader's"
 
 
 def _figure_cells(nb) -> list[int]:

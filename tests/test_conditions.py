@@ -48,6 +48,10 @@ def test_simulation_keeps_the_real_labels_and_confidences_and_sets_the_auroc():
     labels, right = np.repeat([0, 1], 10), np.repeat([False, True], 10)
     nearest = reorder_to_auroc(apart, labels, right, 0.8, np.random.default_rng(0))
     assert confidence_auroc(nearest.max(axis=1), right) == 0.0 and (nearest.argmax(axis=1) == labels).all()
+    # A class of one text, and an empty split (a pool-only dataset's test set), go through unchanged in shape.
+    lone = reorder_to_auroc(probs[:50], np.r_[np.zeros(49, int), 3], np.arange(50) % 2 == 0, 0.7, np.random.default_rng(0))
+    assert lone.argmax(axis=1)[-1] == 3 and np.allclose(lone[-1].max(), probs[49].max())
+    assert reorder_to_auroc(probs[:0], labels[:0], right[:0], 0.7, np.random.default_rng(0)).shape == (0, 4)
 
 
 def test_simulation_changes_only_the_labels_it_must_to_reach_an_accuracy():

@@ -11,7 +11,7 @@ import yaml
 from llkd_nb.core.params import default_of, study_fields
 from llkd_nb.core.validation import ParameterError
 from llkd_nb.study.config import (
-    CLI_KEYS, KEYS, NOTEBOOKS, SECTIONS, SHOWN, Study, last_runs, load_study, notebook_keys, open_notebook,
+    CLI_KEYS, KEYS, NOTEBOOKS, RUNS_DIR, SECTIONS, SHOWN, Study, last_runs, load_study, notebook_keys, open_notebook,
     parameters_cell, record_last_run, study_yaml,
 )
 
@@ -104,7 +104,7 @@ def test_a_notebook_opens_its_study_file_then_the_keys_set_in_its_cell(tmp_path)
     assert record["parameters"]["max_steps"] == 7 and record["packages"]["torch"]
     with pytest.raises(ParameterError, match="max_steps must be int"):
         open_notebook(cell_of("04_baseline_comparison", max_steps="200"), "04_baseline_comparison", runs_dir=runs)
-    with pytest.raises(ParameterError, match="study_file must be the path of a study file"):
+    with pytest.raises(ParameterError, match="study_file must be a path"):
         open_notebook(cell_of("04_baseline_comparison", study_file=3), "04_baseline_comparison", runs_dir=runs)
     with pytest.raises(ParameterError, match=r"missing from the parameters cell"):
         open_notebook({"run_dir": "x"}, "04_baseline_comparison", runs_dir=runs)
@@ -117,15 +117,28 @@ def test_a_notebook_opened_by_hand_finds_the_run_that_last_ran_it(tmp_path):
     assert study == Study() and run == runs / "default"  # nothing run yet: the defaults
     (runs / "workshop" / "config").mkdir(parents=True)
     (runs / "workshop" / "config" / "study.yaml").write_text(yaml.safe_dump({"name": "workshop", "max_steps": 80}))
-    record_last_run(runs, ["01_teacher_labeling", "03_llkd_training"], "workshop")
+    for notebook in ("01_teacher_labeling", "03_llkd_training"):
+        record_last_run(runs, notebook, "workshop")
     study, run = open_notebook(cell_of("03_llkd_training"), "03_llkd_training", runs_dir=runs)
     assert study.run.name == "workshop" and study.train.max_steps == 80 and run == runs / "workshop"
     study, _ = open_notebook(cell_of("03_llkd_training", max_steps=5), "03_llkd_training", runs_dir=runs)
     assert study.train.max_steps == 5  # a key set in the cell wins
     study, _ = open_notebook(cell_of("04_baseline_comparison"), "04_baseline_comparison", runs_dir=runs)
     assert study.run.name == "default"  # the workshop did not run it
-    record_last_run(runs, ["03_llkd_training"], "exercise")
+    record_last_run(runs, "03_llkd_training", "exercise")
     assert last_runs(runs) == {"01_teacher_labeling": "workshop", "03_llkd_training": "exercise"}
+    study, run = open_notebook(cell_of("04_baseline_comparison", run_dir=str(runs / "workshop")), "04_baseline_comparison",
+                               runs_dir=runs)
+    assert study.train.max_steps == 80 and run == runs / "workshop"  # a run folder given: its own study
+
+
+def test_the_notebooks_and_the_solutions_look_for_runs_where_llkd_nb_run_writes_them():
+    """The kernel runs in notebooks/ (and notebooks/solutions/); `llkd-nb run` writes runs/ at the root."""
+    notebooks = ROOT / "notebooks"
+    assert (notebooks / RUNS_DIR).resolve() == ROOT / "runs"
+    assert (notebooks / "solutions" / "../../runs").resolve() == ROOT / "runs"
+    for solutions in (notebooks / "solutions").glob("*.ipynb"):
+        assert 'runs_dir="../../runs"' in "".join(c.source for c in nbformat.read(solutions, as_version=4).cells)
 
 
 def test_study_round_trips_through_its_flat_form():

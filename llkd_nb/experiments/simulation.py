@@ -83,7 +83,7 @@ def reorder_to_auroc(probs: np.ndarray, labels: np.ndarray, right: np.ndarray, a
                      rng: np.random.Generator) -> np.ndarray:
     """``probs`` handed out (:func:`hand_out`) by the scores ``d * right + N(0, 1)``, with the noise drawn once
     and ``d`` solved on it so that the result's confidence AUROC on ``right`` is ``auroc`` (to within one
-    pair's share; the AUROC never falls as ``d`` grows). A target beyond what the per-class confidence levels
+    reordering's step; the AUROC never falls as ``d`` grows). A target beyond what the per-class confidence levels
     allow gets the nearest AUROC they do (notebook 05 shows the AUROC each rung reached). With only right or
     only wrong labels, by the noise."""
     noise = rng.standard_normal(len(right))

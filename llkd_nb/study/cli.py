@@ -36,14 +36,15 @@ def notebook_parameters(notebook: Path, run_dir: Path) -> dict:
             "run_dir": os.path.relpath(run_dir, here)}
 
 
-def resolved_study_values(study: Study) -> dict:
-    """The study's flat values, with its file paths (a cache, local data files) resolved from where
-    ``llkd-nb run`` runs: the notebooks run from their own folder."""
-    from ..core.data import is_local_file
+PATH_KEYS = ("cache_path", "dataset", "eval_dataset", "teacher", "student")  # keys that may name a file or folder
 
+
+def resolved_study_values(study: Study) -> dict:
+    """The study's flat values, with every file or folder they name (a cache, data files, a local teacher or
+    student) resolved from where ``llkd-nb run`` runs: the notebooks run from their own folder."""
     values = study.flat()
-    for key in ("cache_path", "dataset", "eval_dataset"):
-        if values.get(key) and (key == "cache_path" or is_local_file(values[key])):
+    for key in PATH_KEYS:
+        if isinstance(values[key], str) and (key == "cache_path" or Path(values[key]).exists()):
             values[key] = str(Path(values[key]).resolve())
     return values
 
@@ -64,6 +65,17 @@ DEFAULT_NOTES = [REPO_NOTEBOOKS.parent / "README.md",
 
 # The kernel's own log (e.g. ipykernel's notice that it talks over local TCP) is not the study's output.
 QUIET_KERNEL = ["--log-level=ERROR"]
+
+
+def drop_injected_parameters(path: Path) -> None:
+    """Remove papermill's injected-parameters cell from an executed notebook (its metadata keeps the values,
+    and the setup cell's output names the study and run folder): opened again by hand, the notebook then
+    opens the reader's own last run, not a run folder of the machine that executed it."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    nb.cells = [cell for cell in nb.cells if "injected-parameters" not in cell.metadata.get("tags", [])]
+    nbformat.write(nb, path)
 
 
 def drop_progress_bars(path: Path) -> int:
@@ -97,7 +109,6 @@ def run_study(study: Study, runs_dir: Path, notebooks_dir: Path = REPO_NOTEBOOKS
     (run_dir / "config" / "study.yaml").write_text(yaml.safe_dump(resolved_study_values(study), sort_keys=False))
     names = list(NOTEBOOKS)
     selected = [names[n - 1] for n in sorted(set(study.run.notebooks))]
-    record_last_run(run_dir.parent, selected, run_dir.name)  # what these notebooks open when opened by hand
     timings = {}
     caches = cache_state(study, run_dir)
     started = time.perf_counter()
@@ -114,6 +125,8 @@ def run_study(study: Study, runs_dir: Path, notebooks_dir: Path = REPO_NOTEBOOKS
             progress_bar=study.run.progress, kernel_name="python3", extra_arguments=QUIET_KERNEL,
         )
         drop_progress_bars(executed)
+        drop_injected_parameters(executed)
+        record_last_run(run_dir.parent, name, run_dir.name)  # what the notebook opens when opened by hand
         timings[name] = time.perf_counter() - begin
         print(f"    done in {timings[name] / 60:.1f} min", flush=True)
     total = time.perf_counter() - started
@@ -144,6 +157,7 @@ def run_solutions(runs_dir: Path, solutions_dir: Path = REPO_NOTEBOOKS / "soluti
         papermill.execute_notebook(str(path), str(path), parameters={"run_dir": os.path.relpath(run_dir.resolve(), solutions_dir.resolve())},
                                    cwd=str(solutions_dir), progress_bar=False, kernel_name="python3", extra_arguments=QUIET_KERNEL)
         drop_progress_bars(path)
+        drop_injected_parameters(path)
         print(f"executed {path.name} on {run_dir}", flush=True)
     return missing
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -79,7 +80,7 @@ NOTEBOOKS: dict[str, dict[str, list[str] | None]] = {
 SHOWN: dict[str, list[str]] = {
     "01_teacher_labeling": ["dataset", "teacher", "max_words", "num_examples", "calibration"],
     "02_confidence_analysis": ["num_bins", "max_steps", "seed"],
-    "03_llkd_training": ["max_steps", "weighting", "momentum", "teacher_level", "seed", "tune"],
+    "03_llkd_training": ["max_steps", "weighting", "momentum", "teacher_level", "quantile", "seed", "tune"],
     "04_baseline_comparison": ["seeds", "max_steps", "protocol", "model_selection", "tune", "robustness"],
     "05_when_llkd_helps": ["dataset", "budgets", "proxy_sizes", "simulated_accuracies", "simulated_aurocs", "seeds",
                            "paper_regime_seeds"],
@@ -194,10 +195,13 @@ def last_runs(runs_dir: str | Path = RUNS_DIR) -> dict[str, str]:
     return (yaml.safe_load(path.read_text()) or {}) if path.exists() else {}
 
 
-def record_last_run(runs_dir: Path, notebooks: list[str], run_name: str) -> None:
-    """Note ``run_name`` as the run folder of ``notebooks`` (what :func:`open_notebook` opens by default)."""
+def record_last_run(runs_dir: Path, notebook: str, run_name: str) -> None:
+    """Note ``run_name`` as the run folder ``notebook`` last ran in (what :func:`open_notebook` opens by
+    default); written atomically, so an interrupted write leaves the old record."""
     runs_dir.mkdir(parents=True, exist_ok=True)
-    (runs_dir / LAST_RUNS).write_text(yaml.safe_dump({**last_runs(runs_dir), **dict.fromkeys(notebooks, run_name)}))
+    partial = runs_dir / f".{LAST_RUNS}.{os.getpid()}"
+    partial.write_text(yaml.safe_dump({**last_runs(runs_dir), notebook: run_name}))
+    os.replace(partial, runs_dir / LAST_RUNS)
 
 
 def last_run_dir(notebook: str, runs_dir: str | Path = RUNS_DIR) -> Path | None:
@@ -216,30 +220,47 @@ def run_of(notebook: str, run_dir: str | Path | None = None, runs_dir: str | Pat
     return run
 
 
+def study_source(study_file: str | Path | None, run_dir: str | Path | None, notebook: str,
+                 runs_dir: str | Path = RUNS_DIR) -> tuple[Path | None, str]:
+    """The study file a notebook opens, and why: ``study_file``, else the study of the run folder ``run_dir``,
+    else the study ``llkd-nb run`` last ran ``notebook`` with; ``None`` for the defaults."""
+    if study_file:
+        return Path(study_file), ""
+    if run_dir and (Path(run_dir) / "config" / "study.yaml").exists():
+        return Path(run_dir) / "config" / "study.yaml", " (the run folder's)"
+    last = last_run_dir(notebook, runs_dir)
+    if last:
+        return last / "config" / "study.yaml", " (the last `llkd-nb run` of this notebook)"
+    return None, "the defaults"
+
+
 def open_notebook(namespace: dict, notebook: str, runs_dir: str | Path = RUNS_DIR) -> tuple[Study, Path]:
     """What a notebook's setup cell calls: the :class:`Study` its parameters cell (``namespace``, its
     ``globals()``) asks for, and the run folder, prepared, with the resolved parameters, package versions
     and machine recorded in ``config/<notebook>.json``.
 
-    The study is the file ``study_file`` names, else the one ``llkd-nb run`` last ran this notebook with
-    (after ``make workshop``, the workshop's), else the defaults; a shown key set to a value (not ``None``)
-    replaces the study's. The run folder is ``run_dir``, else ``runs/<the study's name>``."""
+    The study is the file ``study_file`` names, else the study of the run folder ``run_dir`` names, else
+    the one ``llkd-nb run`` last ran this notebook with (after ``make workshop``, the workshop's), else the
+    defaults; a shown key set to a value (not ``None``) replaces the study's. The run folder is ``run_dir``,
+    else that run's folder (``runs/<the study's name>``)."""
     from ..core.runinfo import prepare_run
 
     missing = [key for key in ["study_file", "run_dir", *SHOWN[notebook]] if key not in namespace]
     if missing:
         raise ParameterError(f"{notebook}: parameter(s) {missing} missing from the parameters cell (`make params`)")
-    last = last_run_dir(notebook, runs_dir)
-    study_file = namespace["study_file"] or (last / "config" / "study.yaml" if last else None)
-    if study_file is not None and not isinstance(study_file, (str, Path)):
-        raise ParameterError(f"study_file must be the path of a study file, got {study_file!r}")
-    values = study_values(Path(study_file)) if study_file else {}
+    for key in ("study_file", "run_dir"):
+        if namespace[key] is not None and not isinstance(namespace[key], (str, Path)):
+            raise ParameterError(f"{key} must be a path (or None), got {namespace[key]!r}")
+    study_file, where = study_source(namespace["study_file"], namespace["run_dir"], notebook, runs_dir)
+    values = study_values(study_file) if study_file else {}
     shown = {key: namespace[key] for key in SHOWN[notebook] if namespace[key] is not None}
     study = Study.from_flat({**values, **shown}, f"{notebook} parameters")
     run_dir = Path(namespace["run_dir"] or Path(runs_dir) / study.run.name)
-    where = ("the defaults" if not study_file else f"{study_file}" + (" (its last `llkd-nb run`)" if not namespace["study_file"] else ""))
-    print(f"Study: {where}" + (f", with {', '.join(f'{k}={v!r}' for k, v in shown.items())}" if shown else "")
+    print(f"Study: {study_file or ''}{where}" + (f", with {', '.join(f'{k}={v!r}' for k, v in shown.items())}" if shown else "")
           + f". Run folder: {run_dir}")
+    if shown and not namespace["run_dir"]:
+        print("(Keys set in the parameters cell change this run folder's results: set run_dir to a folder of "
+              "your own to keep the study's run as it is.)")
     return study, prepare_run(run_dir, notebook, study.values_for(notebook))
 
 

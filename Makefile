@@ -80,9 +80,10 @@ site: setup
 test: setup setup-llama-cpp
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
 
+# Each benchmark measures against the naive way in the same run and writes its table into README.md.
 bench: setup setup-llama-cpp
-	$(BIN)/python benchmarks/teacher_throughput.py
-	$(BIN)/python benchmarks/training_step.py
+	$(BIN)/python benchmarks/teacher_throughput.py --readme README.md
+	$(BIN)/python benchmarks/training_step.py --readme README.md
 
 # On a machine with a CUDA GPU and a CUDA build of torch: the in-process teacher at the paper's size.
 bench-gpu: setup

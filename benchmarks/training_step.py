@@ -22,6 +22,7 @@ import time
 
 import numpy as np
 import torch
+from readme_block import readme_argument, report
 
 from llkd_nb.core.data import DataConfig, load_splits
 from llkd_nb.student.selection import make_strategy
@@ -58,10 +59,19 @@ def benchmark_data() -> TrainingData:
                         splits.test["text"].tolist(), gold(splits.test))
 
 
+LOOPS = {  # the table's names
+    "naive (textbook loop, HF forward)": "naive: textbook loop, Hugging Face forward",
+    "plain (textbook loop)": "textbook loop, last layer at [CLS] only",
+    "all (shared loop)": "shared loop, keep-all strategy",
+    "llkd (shared loop)": "shared loop, LLKD",
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--repeats", type=int, default=3)
+    readme_argument(parser)
     args = parser.parse_args()
 
     data = benchmark_data()
@@ -82,16 +92,17 @@ def main() -> None:
             if name == "llkd":
                 drawn_per_gradient_sample.append(result.costs.drawn / result.costs.gradient_samples)
     naive = np.median(per_sample["naive (textbook loop, HF forward)"])
-    print(f"{args.steps} steps (first {WARMUP} dropped) x {args.repeats} repeats; batch {config.batch_size} x "
-          f"{config.max_length} tokens; trainable layers {config.trainable_layers}; protocol {config.protocol}; "
-          f"{torch.get_num_threads()} torch threads")
-    print(f"{'loop':34s} {'ms / gradient sample':>22s} {'spread (min-max)':>18s} {'throughput vs naive':>20s}")
+    lines = [f"{args.steps} steps (first {WARMUP} dropped) x {args.repeats} repeats; batch {config.batch_size} x "
+             f"{config.max_length} tokens; trainable layers {config.trainable_layers}; protocol {config.protocol}; "
+             f"{torch.get_num_threads()} torch threads; median over repeats (min-max):", "",
+             "| loop | ms per gradient sample | spread | throughput vs naive |", "|---|---|---|---|"]
     for name, values in per_sample.items():
         values = np.asarray(values) * 1000
-        print(f"{name:34s} {np.median(values):22.2f} {f'{values.min():.2f}-{values.max():.2f}':>18s} "
-              f"{naive / (np.median(values) / 1000):19.2f}x")
-    print(f"llkd read {np.median(drawn_per_gradient_sample):.2f} pool samples per gradient sample (each scored by a "
-          f"no-gradient pass); plain reads 1.")
+        lines.append(f"| {LOOPS[name]} | {np.median(values):.2f} | {values.min():.2f}-{values.max():.2f} | "
+                     f"{naive / (np.median(values) / 1000):.2f}x |")
+    lines += ["", f"LLKD read {np.median(drawn_per_gradient_sample):.2f} pool samples per gradient sample (each scored "
+                  "by a no-gradient pass); the other loops read 1."]
+    report(lines, "bench_training_step", args.readme)
 
 
 if __name__ == "__main__":

@@ -235,17 +235,24 @@ def per_seed_scores(runs: pd.DataFrame, column: str, title: str, xlabel: str, hi
 
 
 def paired_intervals(table: pd.DataFrame, title: str, xlabel: str) -> plt.Figure:
-    """Forest plot: per method, the mean paired difference (dot) and its 95 % interval (line);
-    ``table`` has columns mean, low, high, verdict, indexed by method."""
-    fig, ax = plt.subplots(figsize=(7.5, 0.42 * len(table) + 1.4))
+    """Forest plot: per method, the mean paired difference (dot) and its 95 % interval (line), coloured by
+    its verdict; ``table`` has columns mean, low, high, verdict, indexed by method."""
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import MaxNLocator
+
+    fig, ax = plt.subplots(figsize=(9, 0.42 * len(table) + 1.6))
     colours = {"better": "C2", "worse": "C3", "no detectable difference": "C7"}
     for row, (method, item) in enumerate(table.iterrows()):
         colour = colours[item["verdict"]]
         ax.plot([item["low"], item["high"]], [row, row], color=colour, linewidth=2.5)
         ax.scatter([item["mean"]], [row], color=colour, zorder=3)
     ax.axvline(0, color="black", linewidth=0.8)
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=6))
     ax.set_yticks(range(len(table)), table.index)
     ax.set(title=title, xlabel=xlabel, ylabel="compared method")
+    shown = [verdict for verdict in colours if verdict in set(table["verdict"])]
+    ax.legend([Line2D([], [], color=colours[v], linewidth=2.5) for v in shown], [f"LLKD is: {v}" for v in shown],
+              loc="best", fontsize="small")
     return fig
 
 

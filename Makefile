@@ -82,7 +82,7 @@ test: setup setup-llama-cpp
 
 # Each benchmark measures against the naive way in the same run and writes its table into README.md.
 bench: setup setup-llama-cpp
-	$(BIN)/python benchmarks/teacher_throughput.py --readme README.md
+	$(BIN)/python benchmarks/teacher_throughput.py --texts 32 --server-texts 1 --readme README.md
 	$(BIN)/python benchmarks/training_step.py --readme README.md
 
 # On a machine with a CUDA GPU and a CUDA build of torch: the in-process teacher at the paper's size.

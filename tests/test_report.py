@@ -87,3 +87,11 @@ def test_the_report_tells_a_cold_run_from_a_warm_rerun(tmp_path):
     text = time_block(tmp_path)
     assert text.startswith("On 2 CPU cores: From empty caches it took **21.0 min**")
     assert "Its last rerun since, with the caches warm, took **1.4 min**" in text
+
+
+@pytest.mark.parametrize("block", ["bench_teacher_throughput", "bench_training_step"])
+def test_the_readme_speed_tables_are_the_benchmarks_own_output(block):
+    """`make bench` writes them; a typed table, or an empty block, would not carry the benchmark's setup line."""
+    text = (ROOT / "README.md").read_text()
+    body = text.split(f"<!-- report:{block} -->", 1)[1].split(f"<!-- /report:{block} -->", 1)[0]
+    assert "median over" in body and "| naive" in body and body.count("\n|") >= 5, f"run `make bench` ({block})"

@@ -67,34 +67,22 @@ DEFAULT_NOTES = [REPO_NOTEBOOKS.parent / "README.md",
 QUIET_KERNEL = ["--log-level=ERROR"]
 
 
-def drop_injected_parameters(path: Path) -> None:
-    """Remove papermill's injected-parameters cell from an executed notebook (its metadata keeps the values,
-    and the setup cell's output names the study and run folder): opened again by hand, the notebook then
-    opens the reader's own last run, not a run folder of the machine that executed it."""
+def tidy_executed(path: Path) -> None:
+    """An executed notebook as readers get it, in one rewrite: without the stored progress-bar output
+    (stderr, and the blank lines a closed bar leaves; other stderr, a warning or a traceback, stays), and
+    without papermill's injected-parameters cell (its metadata keeps the values, and the setup cell's
+    output names the study and run folder), so that opened again by hand it opens the reader's own last
+    run, not a run folder of the machine that executed it."""
     import nbformat
 
     nb = nbformat.read(path, as_version=4)
     nb.cells = [cell for cell in nb.cells if "injected-parameters" not in cell.metadata.get("tags", [])]
-    nbformat.write(nb, path)
-
-
-def drop_progress_bars(path: Path) -> int:
-    """Remove the stored progress-bar output (stderr, and the blank lines a closed bar leaves) from an
-    executed notebook: bars are for watching a run live, not for readers. Other stderr (a warning, a
-    traceback) stays. Returns how many outputs went."""
-    import nbformat
-
-    nb = nbformat.read(path, as_version=4)
-    dropped = 0
     for cell in nb.cells:
-        outputs = cell.get("outputs", [])
-        kept = [o for o in outputs if not (o.get("output_type") == "stream" and o.get("name") == "stderr"
-                                           and (PROGRESS_BAR.search(o.get("text", "")) or not o.get("text", "").strip()))]
-        dropped += len(outputs) - len(kept)
         if cell.cell_type == "code":
-            cell.outputs = kept
+            cell.outputs = [o for o in cell.outputs if not (
+                o.get("output_type") == "stream" and o.get("name") == "stderr"
+                and (PROGRESS_BAR.search(o.get("text", "")) or not o.get("text", "").strip()))]
     nbformat.write(nb, path)
-    return dropped
 
 
 def run_study(study: Study, runs_dir: Path, notebooks_dir: Path = REPO_NOTEBOOKS) -> Path:
@@ -124,8 +112,7 @@ def run_study(study: Study, runs_dir: Path, notebooks_dir: Path = REPO_NOTEBOOKS
             parameters=notebook_parameters(source, run_dir), cwd=str(notebooks_dir),
             progress_bar=study.run.progress, kernel_name="python3", extra_arguments=QUIET_KERNEL,
         )
-        drop_progress_bars(executed)
-        drop_injected_parameters(executed)
+        tidy_executed(executed)
         record_last_run(run_dir.parent, name, run_dir.name)  # what the notebook opens when opened by hand
         timings[name] = time.perf_counter() - begin
         print(f"    done in {timings[name] / 60:.1f} min", flush=True)
@@ -154,10 +141,10 @@ def run_solutions(runs_dir: Path, solutions_dir: Path = REPO_NOTEBOOKS / "soluti
             missing.append(number)
             continue
         path = solutions_dir / f"{number}_solutions.ipynb"
-        papermill.execute_notebook(str(path), str(path), parameters={"run_dir": os.path.relpath(run_dir.resolve(), solutions_dir.resolve())},
-                                   cwd=str(solutions_dir), progress_bar=False, kernel_name="python3", extra_arguments=QUIET_KERNEL)
-        drop_progress_bars(path)
-        drop_injected_parameters(path)
+        relative = os.path.relpath(run_dir.resolve(), solutions_dir.resolve())
+        papermill.execute_notebook(str(path), str(path), parameters={"run_dir": relative}, cwd=str(solutions_dir),
+                                   progress_bar=False, kernel_name="python3", extra_arguments=QUIET_KERNEL)
+        tidy_executed(path)
         print(f"executed {path.name} on {run_dir}", flush=True)
     return missing
 

@@ -256,8 +256,8 @@ def open_notebook(namespace: dict, notebook: str, runs_dir: str | Path = RUNS_DI
     shown = {key: namespace[key] for key in SHOWN[notebook] if namespace[key] is not None}
     study = Study.from_flat({**values, **shown}, f"{notebook} parameters")
     run_dir = Path(namespace["run_dir"] or Path(runs_dir) / study.run.name)
-    print(f"Study: {study_file or ''}{where}" + (f", with {', '.join(f'{k}={v!r}' for k, v in shown.items())}" if shown else "")
-          + f". Run folder: {run_dir}")
+    changed = f", with {', '.join(f'{key}={value!r}' for key, value in shown.items())}" if shown else ""
+    print(f"Study: {study_file or ''}{where}{changed}. Run folder: {run_dir}")
     if shown and not namespace["run_dir"]:
         print("(Keys set in the parameters cell change this run folder's results: set run_dir to a folder of "
               "your own to keep the study's run as it is.)")

@@ -93,6 +93,7 @@ def test_real_conditions_recalibrate_without_relabeling(artifact):
     ({"simulated_aurocs": [0.4]}, "simulated_aurocs"), ({"proxy_sizes": [0]}, "proxy_sizes"),
     ({"few_shot": -1}, "few_shot"), ({"paper_regime_seeds": 1}, "paper_regime_seeds"),
     ({"paper_regime_max_length": "long"}, "paper_regime_max_length"),
+    ({"paper_regime_evals": 0}, "paper_regime_evals"),
 ])
 def test_bad_grid_parameters_are_named(values, message):
     with pytest.raises(ParameterError, match=message):
@@ -124,7 +125,7 @@ def test_the_grid_tunes_every_budget_and_runs_every_method_and_teacher(artifact)
     twin = results.cells[results.cells["condition"] == conditions[1].name].set_index(["budget", "method"])["macro_f1_mean"]
     assert (check.set_index(["budget", "method"])["simulated_mean"] == twin).all()
     assert (check["inside"] == ((check["real_low"] <= twin.to_numpy()) & (twin.to_numpy() <= check["real_high"]))).all()
-    regime = paper_regime(conditions[:1], results, 3, [0, 1], config, 16, replicates=100, progress=False, methods=methods)
+    regime = paper_regime(conditions[:1], results, 3, [0, 1], config, 16, 2, replicates=100, progress=False, methods=methods)
     assert list(regime["student"]) == ["map's student", "paper's student"]
     assert regime["verdict"].notna().all() and (regime["best other"] == best.iloc[1]["method"]).all()
 

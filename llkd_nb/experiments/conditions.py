@@ -58,12 +58,14 @@ class ConditionsConfig:
     budgets: list = param([20, 60, 180], "training budgets in optimizer steps, scarce to plenty; each is tuned")
     paper_regime_seeds: int = param(5, "seeds of the paper's student regime (the whole encoder trained) at the real teacher and the strongest rung (0: skip)")
     paper_regime_max_length: int = param(64, "tokens per text for the paper's student regime (twice the map's; 128 costs 2x more)")
+    paper_regime_evals: int = param(4, "validation scores per run of the paper's student (the map's: num_evals); each is a whole-encoder pass")
 
     def __post_init__(self) -> None:
         check_types(self)
         check_range("few_shot", self.few_shot, 0, None)
         check_range("paper_regime_seeds", self.paper_regime_seeds, 0, None)
         check_range("paper_regime_max_length", self.paper_regime_max_length, 8, None)
+        check_range("paper_regime_evals", self.paper_regime_evals, 1, None)
         if self.paper_regime_seeds == 1:
             raise ParameterError("paper_regime_seeds must be 0 (skip) or at least 2 (a paired interval over seeds)")
         if not all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in self.proxy_sizes):
@@ -272,18 +274,18 @@ def simulation_check(cells: pd.DataFrame, real: str, simulated: str) -> pd.DataF
 
 
 def paper_regime(conditions: list[Condition], results: ConditionResults, budget: int, seeds: list[int],
-                 config: TrainConfig, max_length: int, replicates: int, progress: bool = True,
+                 config: TrainConfig, max_length: int, num_evals: int, replicates: int, progress: bool = True,
                  cache: RunCache | None = None, methods: list[Method] | None = None) -> pd.DataFrame:
     """LLKD against the map's best other method at ``budget``, per condition, with the paper's student
-    (the whole encoder fine-tuned, on ``max_length`` tokens) and with the map's student, on the same ``seeds``: each
-    method keeps the knobs it was tuned to in the map, and both students the study's learning rate (not
-    re-tuned for the whole encoder). One row per condition x student."""
+    (the whole encoder fine-tuned, on ``max_length`` tokens, scored on validation ``num_evals`` times) and with the
+    map's student, on the same ``seeds``: each method keeps the knobs it was tuned to in the map, and both students
+    the study's learning rate (not re-tuned for the whole encoder). One row per condition x student."""
     from .compare import run_methods
     from .methods import comparison_methods, method_named
 
     methods = methods or comparison_methods(with_ceiling=False)
     best = results.best_other().set_index(["condition", "budget"])
-    paper_config = replace(config, max_steps=budget, trainable_layers=None, max_length=max_length)
+    paper_config = replace(config, max_steps=budget, trainable_layers=None, max_length=max_length, num_evals=num_evals)
     rows = []
     for condition in {c.name: c for c in conditions}.values():  # a rung named twice runs once
         other = best.loc[(condition.name, budget), "method"]

@@ -7,7 +7,8 @@ texts of 120 words (benchmarks/teacher_throughput.py). We allow 0.1.
 Server and native engine run the same arithmetic on the same tokens, but not in the same chunks: the
 server reuses whatever prefix its KV cache holds from the previous request, and llama.cpp rounds
 differently for different chunk sizes (up to 1.6e-3 seen). We allow 1e-2: a token read off by one
-position would be off by far more.
+position would be off by far more. The same holds for weights de-quantised to bf16, served from the
+same re-written file.
 
 Needs llama-cpp-python (``make setup-llama-cpp``; ``make test`` installs it).
 """
@@ -50,6 +51,13 @@ def server_url(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def bf16_file(tmp_path_factory):
+    from llkd_nb.teacher.gguf_engine import rewrite_weights
+
+    return rewrite_weights(smollm2_gguf(), "bf16", tmp_path_factory.mktemp("bf16") / "smollm2.bf16.gguf", threads=2)
+
+
+@pytest.fixture(scope="module")
 def short_prompt(teacher):  # short texts: llama-cpp-python's server formats echoed log-probs slowly
     return build_prompt(teacher.tokenizer, "Classify the topic of the news article.", LABELS, max_words=12)
 
@@ -77,6 +85,23 @@ def test_server_teacher_matches_the_in_process_teachers(teacher, native, server_
     float32 = softmax(teacher.scorer(short_prompt, LABELS).logprobs(TEXTS[:2], progress=False))
     assert np.abs(over_http - in_process).max() < SAME_ENGINE_TOLERANCE
     assert np.abs(over_http - float32).max() < QUANTISATION_TOLERANCE
+
+
+def test_weights_de_quantised_to_bf16_score_as_the_server_does_on_the_same_file(teacher, native, bf16_file, short_prompt,
+                                                                                tmp_path):
+    from llkd_nb.teacher.gguf_engine import LlamaCppTeacher
+
+    bf16 = LlamaCppTeacher.load(str(bf16_file), threads=2)
+    rewritten = LlamaCppTeacher.load(weights="bf16", threads=2)
+    assert rewritten.fingerprint == native.fingerprint + ":bf16" and bf16.fingerprint != rewritten.fingerprint
+    in_process = softmax(rewritten.scorer(short_prompt, LABELS).logprobs(TEXTS[:2], progress=False))
+    assert np.allclose(in_process, softmax(bf16.scorer(short_prompt, LABELS).logprobs(TEXTS[:2], progress=False)), atol=1e-6)
+    with llama_cpp_server(bf16_file, "smollm2-bf16", log=tmp_path / "server.log") as url:
+        served = ServerTeacher.connect(url, "smollm2-bf16", tokenizer=teacher.tokenizer, concurrency=2)
+        over_http = softmax(served.scorer(short_prompt, LABELS).logprobs(TEXTS[:2], progress=False))
+    float32 = softmax(teacher.scorer(short_prompt, LABELS).logprobs(TEXTS[:2], progress=False))
+    assert np.abs(over_http - in_process).max() < SAME_ENGINE_TOLERANCE
+    assert np.abs(in_process - float32).max() < QUANTISATION_TOLERANCE
 
 
 def test_the_real_server_answers_any_model_name_so_the_teacher_checks_it(teacher, server_url):

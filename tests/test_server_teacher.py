@@ -181,6 +181,10 @@ def test_server_config_needs_a_model_name_and_no_local_engine():
         TeacherConfig(teacher="HuggingFaceTB/SmolLM2-135M-Instruct", teacher_engine="llama-cpp")
     with pytest.raises(ParameterError, match="teacher_concurrency"):
         TeacherConfig(teacher="http://localhost:8000/v1", teacher_model="m", teacher_concurrency=0)
+    with pytest.raises(ParameterError, match="set teacher_engine: llama-cpp"):
+        TeacherConfig(teacher_gguf_weights="bf16")
+    with pytest.raises(ParameterError, match="teacher_gguf_weights"):
+        TeacherConfig(teacher_engine="llama-cpp", teacher_gguf_weights="q4")
 
 
 def test_notebook_01_labels_through_a_server_teacher(tmp_path):

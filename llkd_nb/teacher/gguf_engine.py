@@ -4,6 +4,12 @@ The token ids are the ones the ``transformers`` teacher scores (the same tokeniz
 the prompt), so the two engines differ only in arithmetic: llama.cpp multiplies the 4-bit weights
 with 8-bit-quantised activations, ``transformers`` de-quantises the weights to float32.
 
+``weights`` other than ``"as-is"`` re-write the file once per load, in a temporary folder, with
+llama.cpp's own quantize routine (de-quantising every tensor to that type; under a second for the
+135M teacher). On a CPU a 4-bit type without fast batched kernels can be the slow part: measured on
+2 cores with bf16 units (``make bench``), the packaged Q4_1 file labels several times slower as it is
+than de-quantised to bf16. The price is memory: bf16 takes 4x the bytes of a 4-bit file.
+
 The prompt prefix is evaluated once; for each text the KV cache is cut back to the prefix, the text is
 evaluated, and each label continuation is evaluated from the end of the text. llama.cpp runs one
 sequence at a time here, so texts are not batched.
@@ -14,8 +20,11 @@ and a C++ compiler (about 3 minutes on 2 cores; ``make setup-llama-cpp``).
 
 from __future__ import annotations
 
+import ctypes
 import os
+import tempfile
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -32,12 +41,34 @@ def usable_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+GgufWeights = Literal["as-is", "f32", "f16", "bf16"]
+
+
 def _import_llama_cpp():
     try:
         import llama_cpp
     except ImportError as error:
         raise ModuleNotFoundError(INSTALL_HINT) from error
     return llama_cpp
+
+
+def rewrite_weights(source: Path, weights: GgufWeights, target: Path, threads: int) -> Path:
+    """``source`` written to ``target`` with every tensor in ``weights``' type, by llama.cpp's quantize
+    routine (its log silenced)."""
+    llama_cpp = _import_llama_cpp()
+    from llama_cpp._utils import suppress_stdout_stderr
+
+    types = {"f32": llama_cpp.LLAMA_FTYPE_ALL_F32, "f16": llama_cpp.LLAMA_FTYPE_MOSTLY_F16,
+             "bf16": llama_cpp.LLAMA_FTYPE_MOSTLY_BF16}
+    if weights not in types:
+        raise ValueError(f"GGUF weights can be re-written as {sorted(types)}, not {weights!r}")
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype, params.allow_requantize, params.nthread = types[weights], True, threads
+    with suppress_stdout_stderr(disable=False):
+        failed = llama_cpp.llama_model_quantize(str(source).encode(), str(target).encode(), ctypes.byref(params))
+    if failed:
+        raise RuntimeError(f"llama.cpp could not re-write {source.name} as {weights} (error {failed})")
+    return target
 
 
 class LlamaCppTeacher(Teacher):
@@ -47,17 +78,24 @@ class LlamaCppTeacher(Teacher):
         self.llama, self.tokenizer, self.name, self.fingerprint = llama, tokenizer, name, fingerprint
 
     @classmethod
-    def load(cls, name: str = OFFLINE_TEACHER, threads: int | None = None, context: int = 8192) -> "LlamaCppTeacher":
-        """Load ``offline:smollm2-135m`` or a ``.gguf`` file; ``context`` tokens of KV cache (enough for
-        a 5-shot prompt of 120-word texts; a model's full context can need many GiB)."""
+    def load(cls, name: str = OFFLINE_TEACHER, threads: int | None = None, context: int = 8192,
+             weights: GgufWeights = "as-is") -> "LlamaCppTeacher":
+        """Load ``offline:smollm2-135m`` or a ``.gguf`` file, its weights as they are or de-quantised to
+        ``weights``; ``context`` tokens of KV cache (enough for a 5-shot prompt of 120-word texts; a
+        model's full context can need many GiB)."""
         llama_cpp = _import_llama_cpp()
-        folder, kwargs, weights = resolve_source(name)
+        folder, kwargs, fingerprint = resolve_source(name)
         if "gguf_file" not in kwargs:
             raise ValueError(f"the llama-cpp engine runs GGUF files (offline:smollm2-135m or a .gguf path), got {name!r}")
         threads = threads or usable_cores()
-        llama = llama_cpp.Llama(str(Path(folder) / kwargs["gguf_file"]), n_ctx=context, n_threads=threads,
-                                n_threads_batch=threads, logits_all=False, verbose=False)
-        return cls(llama, load_tokenizer(name), name, f"llama-cpp:{weights}")
+        source = Path(folder) / kwargs["gguf_file"]
+        settings = dict(n_ctx=context, n_threads=threads, n_threads_batch=threads, logits_all=False, verbose=False)
+        if weights == "as-is":
+            return cls(llama_cpp.Llama(str(source), **settings), load_tokenizer(name), name, f"llama-cpp:{fingerprint}")
+        with tempfile.TemporaryDirectory() as folder:  # read into memory (no mmap), so the copy can go
+            rewritten = rewrite_weights(source, weights, Path(folder) / f"{source.stem}.{weights}.gguf", threads)
+            llama = llama_cpp.Llama(str(rewritten), use_mmap=False, **settings)
+        return cls(llama, load_tokenizer(name), name, f"llama-cpp:{fingerprint}:{weights}")
 
     def _last_logprobs(self) -> np.ndarray:
         """Log-softmax of the logits after the last evaluated token."""

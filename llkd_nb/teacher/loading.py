@@ -20,7 +20,7 @@ def load_teacher(config: TeacherConfig) -> Teacher:
     if config.teacher_engine == "llama-cpp":
         from .gguf_engine import LlamaCppTeacher
 
-        return LlamaCppTeacher.load(config.teacher)
+        return LlamaCppTeacher.load(config.teacher, weights=config.teacher_gguf_weights)
     from .transformers_engine import TransformersTeacher
 
     return TransformersTeacher.load(config.teacher, revision=config.teacher_revision)

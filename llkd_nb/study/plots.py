@@ -240,7 +240,7 @@ def paired_intervals(table: pd.DataFrame, title: str, xlabel: str) -> plt.Figure
     from matplotlib.lines import Line2D
     from matplotlib.ticker import MaxNLocator
 
-    fig, ax = plt.subplots(figsize=(9, 0.42 * len(table) + 1.6))
+    fig, ax = plt.subplots(figsize=(12, 0.42 * len(table) + 1.6))  # a third of the width: the legend
     colours = {"better": "C2", "worse": "C3", "no detectable difference": "C7"}
     for row, (method, item) in enumerate(table.iterrows()):
         colour = colours[item["verdict"]]
@@ -252,7 +252,7 @@ def paired_intervals(table: pd.DataFrame, title: str, xlabel: str) -> plt.Figure
     ax.set(title=title, xlabel=xlabel, ylabel="compared method")
     shown = [verdict for verdict in colours if verdict in set(table["verdict"])]
     ax.legend([Line2D([], [], color=colours[v], linewidth=2.5) for v in shown], [f"LLKD is: {v}" for v in shown],
-              loc="best", fontsize="small")
+              loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize="small")  # beside the axes, off the intervals
     return fig
 
 

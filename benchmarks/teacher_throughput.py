@@ -84,7 +84,7 @@ def main() -> None:
     rates: dict[str, list[float]] = {name: [] for name in [*engines, "server (llama-cpp-python)"]}
     scores: dict[str, np.ndarray] = {}
     with llama_cpp_server(smollm2_gguf(), "smollm2", threads=usable_cores(), context=4096) as url:
-        served = ServerTeacher.connect(url, "smollm2", tokenizer=teacher.tokenizer)
+        served = ServerTeacher.connect(url, "smollm2", tokenizer=teacher.tokenizer, timeout=600.0)  # queued echo requests are slow
         engines["server (llama-cpp-python)"] = (
             lambda batch: served.scorer(prompt, spec.verbalizers).logprobs(batch, progress=False), texts[: args.server_texts])
         for _ in range(args.repeats):

@@ -7,7 +7,7 @@ from llkd_nb.core.data import DataConfig, load_splits
 from llkd_nb.core.metrics import confidence_auroc
 from llkd_nb.core.validation import ParameterError
 from llkd_nb.experiments.conditions import (
-    ConditionsConfig, conclusion, paper_regime, proxy_conditions, real_conditions, run_conditions,
+    ConditionsConfig, conclusion, paper_regime, proxy_conditions, real_conditions, regime_margins, run_conditions,
     simulated_conditions, simulation_check, teacher_table,
 )
 from llkd_nb.experiments.methods import LLKD_ROW, comparison_methods, method_named
@@ -128,6 +128,9 @@ def test_the_grid_tunes_every_budget_and_runs_every_method_and_teacher(artifact)
     regime = paper_regime(conditions[:1], results, 3, [0, 1], config, 16, 2, replicates=100, progress=False, methods=methods)
     assert list(regime["student"]) == ["map's student", "paper's student"]
     assert regime["verdict"].notna().all() and (regime["best other"] == best.iloc[1]["method"]).all()
+    words = regime_margins(regime)
+    assert words.startswith("LLKD's margin (Holm over these 2 rows) at ") and words.count(" vs map's student ") == 1
+    assert f"paper's student {regime.iloc[1]['llkd_minus']:+.3f} [{regime.iloc[1]['low']:+.3f}, " in words
 
 
 def test_the_calibrated_simulation_hits_its_targets_and_errs_where_the_real_teacher_does():

@@ -305,6 +305,19 @@ def paper_regime(conditions: list[Condition], results: ConditionResults, budget:
     return table.drop(columns=["se", "df"])
 
 
+def regime_margins(regime: pd.DataFrame) -> str:
+    """:func:`paper_regime`'s table in words: per rung, LLKD's margin over the best other method with the
+    paper's student, then with the map's (interval, verdict, LLKD's score)."""
+    rungs = []
+    for condition, part in regime.groupby("condition", sort=False):
+        by = part.set_index("student")
+        rungs.append(f"at {condition}, against {by['best other'].iloc[0]}: " + " vs ".join(
+            f"{student} {by.loc[student, 'llkd_minus']:+.3f} [{by.loc[student, 'low']:+.3f}, "
+            f"{by.loc[student, 'high']:+.3f}] ({by.loc[student, 'verdict']}; LLKD {by.loc[student, 'LLKD macro-F1']:.3f})"
+            for student in ("paper's student", "map's student")))
+    return f"LLKD's margin (Holm over these {len(regime)} rows) " + "; ".join(rungs) + "."
+
+
 def conclusion(best: pd.DataFrame, teachers: pd.DataFrame) -> str:
     """The verdicts of the map in words, per kind of teacher, and how LLKD's margin over the best other
     method moves with the budget."""

@@ -212,7 +212,18 @@ def readme_rule(run_dir: str | Path) -> str:
             f"{'every layer' if study['trainable_layers'] is None else 'its top %d layer(s)' % study['trainable_layers']} "
             "trained, "
             f"{len(study['seeds'])} seeds and the teachers measured here (the cells share seeds and test texts, so the "
-            f"fit's intervals are a guide, not a test).{simulation}\n")
+            f"fit's intervals are a guide, not a test).{simulation}{_paper_regime_sentence(run, study)}\n")
+
+
+def _paper_regime_sentence(run: Path, study: dict) -> str:
+    """LLKD's margin with the paper's student beside the map's (notebook 05, section 7), when it ran."""
+    from ..experiments.conditions import regime_margins
+
+    path = run / "tables" / "05_paper_regime.csv"
+    if not path.exists():
+        return ""
+    return (f" The paper's student (every layer trained, {study['paper_regime_max_length']} tokens, "
+            f"{study['paper_regime_seeds']} seeds) against the map's: {regime_margins(pd.read_csv(path))}")
 
 
 def _teacher_sentences(run: Path) -> str:

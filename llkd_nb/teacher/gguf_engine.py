@@ -92,8 +92,8 @@ class LlamaCppTeacher(Teacher):
         settings = dict(n_ctx=context, n_threads=threads, n_threads_batch=threads, logits_all=False, verbose=False)
         if weights == "as-is":
             return cls(llama_cpp.Llama(str(source), **settings), load_tokenizer(name), name, f"llama-cpp:{fingerprint}")
-        with tempfile.TemporaryDirectory() as folder:  # read into memory (no mmap), so the copy can go
-            rewritten = rewrite_weights(source, weights, Path(folder) / f"{source.stem}.{weights}.gguf", threads)
+        with tempfile.TemporaryDirectory() as scratch:  # read into memory (no mmap), so the copy can go
+            rewritten = rewrite_weights(source, weights, Path(scratch) / f"{source.stem}.{weights}.gguf", threads)
             llama = llama_cpp.Llama(str(rewritten), use_mmap=False, **settings)
         return cls(llama, load_tokenizer(name), name, f"llama-cpp:{fingerprint}:{weights}")
 

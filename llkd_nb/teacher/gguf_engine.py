@@ -7,8 +7,8 @@ with 8-bit-quantised activations, ``transformers`` de-quantises the weights to f
 ``weights`` other than ``"as-is"`` re-write the file once per load, in a temporary folder, with
 llama.cpp's own quantize routine (de-quantising every tensor to that type; under a second for the
 135M teacher). On a CPU a 4-bit type without fast batched kernels can be the slow part: measured on
-2 cores with bf16 units (``make bench``), the packaged Q4_1 file labels several times slower as it is
-than de-quantised to bf16. The price is memory: bf16 takes 4x the bytes of a 4-bit file.
+2 cores with bf16 units (``make bench``), the packaged Q4_1 file labels about half as fast as it is as
+de-quantised to bf16. The price is memory: bf16 takes 4x the bytes of a 4-bit file.
 
 The prompt prefix is evaluated once; for each text the KV cache is cut back to the prefix, the text is
 evaluated, and each label continuation is evaluated from the end of the text. llama.cpp runs one

@@ -125,7 +125,7 @@ def test_the_grid_tunes_every_budget_and_runs_every_method_and_teacher(artifact)
     twin = results.cells[results.cells["condition"] == conditions[1].name].set_index(["budget", "method"])["macro_f1_mean"]
     assert (check.set_index(["budget", "method"])["simulated_mean"] == twin).all()
     assert (check["inside"] == ((check["real_low"] <= twin.to_numpy()) & (twin.to_numpy() <= check["real_high"]))).all()
-    regime = paper_regime(conditions[:1], results, 3, [0, 1], config, 16, 2, replicates=100, progress=False, methods=methods)
+    regime = paper_regime(conditions[:1], results, 3, [0, 1], config, max_length=16, num_evals=2, replicates=100, progress=False, methods=methods)
     assert list(regime["student"]) == ["map's student", "paper's student"]
     assert regime["verdict"].notna().all() and (regime["best other"] == best.iloc[1]["method"]).all()
     words = regime_margins(regime)

@@ -92,16 +92,18 @@ def test_weights_de_quantised_to_bf16_score_as_the_server_does_on_the_same_file(
     from llkd_nb.teacher.gguf_engine import LlamaCppTeacher
 
     bf16 = LlamaCppTeacher.load(str(bf16_file), threads=2)
+    assert bf16_file.stat().st_size > 2 * smollm2_gguf().stat().st_size  # 16 bits a weight, not 4-5: re-written
     rewritten = LlamaCppTeacher.load(weights="bf16", threads=2)
-    assert rewritten.fingerprint == native.fingerprint + ":bf16" and bf16.fingerprint != rewritten.fingerprint
+    assert rewritten.fingerprint == native.fingerprint + ":bf16"
     in_process = softmax(rewritten.scorer(short_prompt, LABELS).logprobs(TEXTS[:2], progress=False))
+    as_is = softmax(native.scorer(short_prompt, LABELS).logprobs(TEXTS[:2], progress=False))
     assert np.allclose(in_process, softmax(bf16.scorer(short_prompt, LABELS).logprobs(TEXTS[:2], progress=False)), atol=1e-6)
     with llama_cpp_server(bf16_file, "smollm2-bf16", log=tmp_path / "server.log") as url:
         served = ServerTeacher.connect(url, "smollm2-bf16", tokenizer=teacher.tokenizer, concurrency=2)
         over_http = softmax(served.scorer(short_prompt, LABELS).logprobs(TEXTS[:2], progress=False))
     float32 = softmax(teacher.scorer(short_prompt, LABELS).logprobs(TEXTS[:2], progress=False))
     assert np.abs(over_http - in_process).max() < SAME_ENGINE_TOLERANCE
-    assert np.abs(in_process - float32).max() < QUANTISATION_TOLERANCE
+    assert np.abs(in_process - float32).max() < np.abs(as_is - float32).max()  # bf16 rounds less than 4-bit weights
 
 
 def test_the_real_server_answers_any_model_name_so_the_teacher_checks_it(teacher, server_url):

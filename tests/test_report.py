@@ -95,3 +95,13 @@ def test_the_readme_speed_tables_are_the_benchmarks_own_output(block):
     text = (ROOT / "README.md").read_text()
     body = text.split(f"<!-- report:{block} -->", 1)[1].split(f"<!-- /report:{block} -->", 1)[0]
     assert "median over" in body and "| naive" in body and body.count("\n|") >= 5, f"run `make bench` ({block})"
+
+
+def test_a_skipped_paper_regime_is_not_reported_from_an_older_table(tmp_path):
+    """Notebook 05 with `paper_regime_seeds: 0` leaves an earlier run's table in the folder; the report ignores it."""
+    from llkd_nb.study.report import _paper_regime_table
+
+    (tmp_path / "tables").mkdir()
+    (tmp_path / "tables" / "05_paper_regime.csv").write_text("condition\n")
+    assert _paper_regime_table(tmp_path, {"paper_regime_seeds": 0}) is None
+    assert _paper_regime_table(tmp_path, {"paper_regime_seeds": 5}) == tmp_path / "tables" / "05_paper_regime.csv"

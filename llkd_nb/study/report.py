@@ -182,9 +182,9 @@ def _conditions(run: Path, study: dict) -> list[str]:
         "",
         "**Conclusion (computed):** " + conclusion(best, teachers) + " " + rule.statement(),
     ]
-    if (run / "tables" / "05_paper_regime.csv").exists():
+    if (regime := _paper_regime_table(run, study)) is not None:
         lines += ["", "The paper's student (the whole encoder trained) against the map's, same seeds and knobs:", "",
-                  pd.read_csv(run / "tables" / "05_paper_regime.csv").drop(columns="seconds per run")
+                  pd.read_csv(regime).drop(columns="seconds per run")
                   .to_markdown(index=False, floatfmt=".3f")]
     return lines
 
@@ -219,11 +219,18 @@ def _paper_regime_sentence(run: Path, study: dict) -> str:
     """LLKD's margin with the paper's student beside the map's (notebook 05, section 7), when it ran."""
     from ..experiments.conditions import regime_margins
 
-    path = run / "tables" / "05_paper_regime.csv"
-    if not path.exists():
+    path = _paper_regime_table(run, study)
+    if path is None:
         return ""
     return (f" The paper's student (every layer trained, {study['paper_regime_max_length']} tokens, "
-            f"{study['paper_regime_seeds']} seeds) against the map's: {regime_margins(pd.read_csv(path))}")
+            f"{min(study['paper_regime_seeds'], len(study['seeds']))} seeds, {study['paper_regime_evals']} validation "
+            f"scores a run) against the map's: {regime_margins(pd.read_csv(path))}")
+
+
+def _paper_regime_table(run: Path, study: dict) -> Path | None:
+    """Notebook 05's paper's-student table, if this run's study ran it (a skipped regime leaves an older one)."""
+    path = run / "tables" / "05_paper_regime.csv"
+    return path if study["paper_regime_seeds"] and path.exists() else None
 
 
 def _teacher_sentences(run: Path) -> str:

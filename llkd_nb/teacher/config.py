@@ -12,6 +12,9 @@ from ..core.params import param
 from ..core.validation import ParameterError, check_range, check_types
 
 
+GgufWeights = Literal["as-is", "f32", "f16", "bf16"]  # the llama-cpp engine's weights: as in the file, or re-written
+
+
 @dataclass
 class TeacherConfig:
     """The teacher and how it is prompted (notebook 01)."""
@@ -20,8 +23,8 @@ class TeacherConfig:
     teacher_revision: str | None = param(None, "hub teachers: a commit or tag that pins the weights")
     teacher_engine: Literal["transformers", "llama-cpp"] = param(
         "transformers", "local teachers: transformers (float32) or llama-cpp (GGUF files in llama.cpp; make setup-llama-cpp)")
-    teacher_gguf_weights: Literal["as-is", "f32", "f16", "bf16"] = param(
-        "as-is", "llama-cpp engine: the GGUF's weights as they are, or de-quantised once per load (bf16: faster on CPUs with bf16 units, 4x a 4-bit file's memory)")
+    teacher_gguf_weights: GgufWeights = param(
+        "as-is", "llama-cpp engine: the GGUF's weights as they are, or de-quantised once per load (bf16: faster on CPUs with bf16 units, about 3x a 4-bit file's memory)")
     teacher_model: str | None = param(None, "server teachers: the model name the server serves (its /v1/models id)")
     teacher_tokenizer: str | None = param(None, "server teachers: whose chat template renders the prompt (None: the weights the server reports, else teacher_model)")
     teacher_api_key_env: str = param("LLKD_TEACHER_API_KEY", "server teachers: the environment variable that holds the API key")

@@ -1,14 +1,16 @@
-"""The native GGUF teacher: ``llama-cpp-python`` runs the quantised weights as they are, in process.
+"""The native GGUF teacher: ``llama-cpp-python`` runs a GGUF file's weights in process.
 
 The token ids are the ones the ``transformers`` teacher scores (the same tokenizer renders and encodes
-the prompt), so the two engines differ only in arithmetic: llama.cpp multiplies the 4-bit weights
-with 8-bit-quantised activations, ``transformers`` de-quantises the weights to float32.
+the prompt), so the two engines differ only in arithmetic. With the weights as they are, llama.cpp
+multiplies the 4-bit weights with 8-bit-quantised activations; ``transformers`` de-quantises the
+weights to float32.
 
-``weights`` other than ``"as-is"`` re-write the file once per load, in a temporary folder, with
-llama.cpp's own quantize routine (de-quantising every tensor to that type; under a second for the
-135M teacher). On a CPU a 4-bit type without fast batched kernels can be the slow part: measured on
-2 cores with bf16 units (``make bench``), the packaged Q4_1 file labels about half as fast as it is as
-de-quantised to bf16. The price is memory: bf16 takes 4x the bytes of a 4-bit file.
+``weights`` other than ``"as-is"`` re-write the file once per load, in the system's temporary folder,
+with llama.cpp's own quantize routine (the weight matrices de-quantised to that type, the 1-D tensors
+kept in f32; under a second for the 135M teacher, but a full copy of the weights on disk and in
+memory: meant for small teachers). On a CPU a 4-bit type without fast batched kernels can be the slow
+part: measured on 2 cores with bf16 units (``make bench``), the packaged Q4_1 file labels about half
+as fast as it is as de-quantised to bf16, which takes about 3x its bytes.
 
 The prompt prefix is evaluated once; for each text the KV cache is cut back to the prefix, the text is
 evaluated, and each label continuation is evaluated from the end of the text. llama.cpp runs one
@@ -23,12 +25,13 @@ from __future__ import annotations
 import ctypes
 import os
 import tempfile
+from contextlib import nullcontext
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 
 from ..core.assets import OFFLINE_TEACHER
+from .config import GgufWeights
 from .engine import BatchScorer, Teacher, load_tokenizer, resolve_source
 from .prompts import Prompt
 
@@ -39,9 +42,6 @@ INSTALL_HINT = ("the llama-cpp engine needs llama-cpp-python: `make setup-llama-
 def usable_cores() -> int:
     """Cores this process may run on (its CPU affinity where the OS has one, as in containers)."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
-GgufWeights = Literal["as-is", "f32", "f16", "bf16"]
 
 
 def _import_llama_cpp():
@@ -56,18 +56,22 @@ def rewrite_weights(source: Path, weights: GgufWeights, target: Path, threads: i
     """``source`` written to ``target`` with every tensor in ``weights``' type, by llama.cpp's quantize
     routine (its log silenced)."""
     llama_cpp = _import_llama_cpp()
-    from llama_cpp._utils import suppress_stdout_stderr
-
+    try:  # llama.cpp logs every tensor to stderr; this helper is not part of llama-cpp-python's public API
+        from llama_cpp._utils import suppress_stdout_stderr
+        quiet = suppress_stdout_stderr(disable=False)
+    except ImportError:
+        quiet = nullcontext()
     types = {"f32": llama_cpp.LLAMA_FTYPE_ALL_F32, "f16": llama_cpp.LLAMA_FTYPE_MOSTLY_F16,
              "bf16": llama_cpp.LLAMA_FTYPE_MOSTLY_BF16}
     if weights not in types:
         raise ValueError(f"GGUF weights can be re-written as {sorted(types)}, not {weights!r}")
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype, params.allow_requantize, params.nthread = types[weights], True, threads
-    with suppress_stdout_stderr(disable=False):
+    with quiet:
         failed = llama_cpp.llama_model_quantize(str(source).encode(), str(target).encode(), ctypes.byref(params))
     if failed:
-        raise RuntimeError(f"llama.cpp could not re-write {source.name} as {weights} (error {failed})")
+        raise RuntimeError(f"llama.cpp could not re-write {source.name} as {weights} (error {failed}; is there room "
+                           f"for a {weights} copy of the weights in {target.parent}?)")
     return target
 
 

@@ -93,8 +93,8 @@ def main() -> None:
                 rates[name].append(len(batch) / seconds)
 
     naive_probs = softmax(scores["naive"])
-    versus_transformers = {name: np.array(rates[name]) / np.array(rates["transformers (ours)"])
-                           for name in ("llama-cpp (native GGUF)", "llama-cpp (GGUF as bf16)")}
+    as_is_ratio, bf16_ratio = (np.array(rates[name]) / np.array(rates["transformers (ours)"])  # paired within a repeat
+                               for name in ("llama-cpp (native GGUF)", "llama-cpp (GGUF as bf16)"))
     lines = [f"{platform.machine()}, {usable_cores()} cores, {torch.get_num_threads()} torch threads; SmolLM2-135M-Instruct "
              f"(the GGUF rows: its Q4_1 file); BBC News, {len(spec.labels)} labels (label tokens "
              f"{[len(ids) for ids in labels]}), first {args.max_words} words, {len(texts)} texts (the server: "
@@ -105,7 +105,6 @@ def main() -> None:
         delta = np.abs(softmax(scores[name]) - naive_probs[: len(scores[name])]).max()
         lines.append(f"| {ENGINES[name]} | {np.median(rate):.2f} ({min(rate):.2f}-{max(rate):.2f}) | "
                      f"{np.median(ratio):.2f}x ({ratio.min():.2f}-{ratio.max():.2f}) | {delta:.1e} |")
-    as_is_ratio, bf16_ratio = (versus_transformers[name] for name in ("llama-cpp (native GGUF)", "llama-cpp (GGUF as bf16)"))
     lines += ["", f"The native GGUF engine labels at **{np.median(as_is_ratio):.2f}x** the speed of the `transformers` "
                   f"engine with its 4-bit weights as they are ({as_is_ratio.min():.2f}-{as_is_ratio.max():.2f}) and at "
                   f"**{np.median(bf16_ratio):.2f}x** de-quantised to bf16 ({bf16_ratio.min():.2f}-{bf16_ratio.max():.2f}); "

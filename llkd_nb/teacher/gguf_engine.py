@@ -53,18 +53,18 @@ def _import_llama_cpp():
 
 
 def rewrite_weights(source: Path, weights: GgufWeights, target: Path, threads: int) -> Path:
-    """``source`` written to ``target`` with every tensor in ``weights``' type, by llama.cpp's quantize
-    routine (its log silenced)."""
+    """``source`` written to ``target`` with its weight matrices in ``weights``' type (1-D tensors stay
+    f32), by llama.cpp's quantize routine, its log silenced."""
     llama_cpp = _import_llama_cpp()
+    types = {"f32": llama_cpp.LLAMA_FTYPE_ALL_F32, "f16": llama_cpp.LLAMA_FTYPE_MOSTLY_F16,
+             "bf16": llama_cpp.LLAMA_FTYPE_MOSTLY_BF16}
+    if weights not in types:
+        raise ValueError(f"GGUF weights can be re-written as {sorted(types)}, not {weights!r}")
     try:  # llama.cpp logs every tensor to stderr; this helper is not part of llama-cpp-python's public API
         from llama_cpp._utils import suppress_stdout_stderr
         quiet = suppress_stdout_stderr(disable=False)
     except ImportError:
         quiet = nullcontext()
-    types = {"f32": llama_cpp.LLAMA_FTYPE_ALL_F32, "f16": llama_cpp.LLAMA_FTYPE_MOSTLY_F16,
-             "bf16": llama_cpp.LLAMA_FTYPE_MOSTLY_BF16}
-    if weights not in types:
-        raise ValueError(f"GGUF weights can be re-written as {sorted(types)}, not {weights!r}")
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype, params.allow_requantize, params.nthread = types[weights], True, threads
     with quiet:

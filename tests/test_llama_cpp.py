@@ -78,6 +78,23 @@ def test_native_engine_rescoring_after_another_prompt_gives_the_same_scores(teac
     assert np.allclose(native.scorer(first, LABELS).logprobs(TEXTS[:2], progress=False), before, atol=1e-4)
 
 
+def test_native_engine_scores_all_label_continuations_in_one_decode_as_it_scores_each_alone(teacher, native):
+    prompt = build_prompt(teacher.tokenizer, "Classify the topic of the news article.", LABELS, max_words=40)
+    assert sorted({len(teacher.encode(label)) for label in LABELS}) == [1, 2, 3]  # single tokens and branches
+    together = native.scorer(prompt, LABELS).logprobs(TEXTS[:2], progress=False)
+    alone = np.column_stack([native.scorer(prompt, [label]).logprobs(TEXTS[:2], progress=False) for label in LABELS])
+    assert np.abs(together - alone).max() < 1e-2  # log-probabilities; a label read off another row is off by >1
+
+
+def test_native_engine_refuses_a_prompt_longer_than_its_context(teacher):
+    from llkd_nb.teacher.gguf_engine import LlamaCppTeacher
+
+    small = LlamaCppTeacher.load(context=64, threads=2)
+    prompt = build_prompt(teacher.tokenizer, "Classify the topic of the news article.", LABELS, max_words=40)
+    with pytest.raises(ValueError, match="exceed the teacher's context of 64"):
+        small.scorer(prompt, LABELS).logprobs(TEXTS[:1], progress=False)
+
+
 def test_server_teacher_matches_the_in_process_teachers(teacher, native, server_url, short_prompt):
     served = ServerTeacher.connect(server_url, "smollm2", tokenizer=teacher.tokenizer, concurrency=2)
     over_http = softmax(served.scorer(short_prompt, LABELS).logprobs(TEXTS[:2], progress=False))
@@ -131,7 +148,8 @@ def test_an_interrupted_server_run_resumes_from_the_cache(teacher, native, serve
             interrupted.scorer(short_prompt, LABELS).logprobs(TEXTS[:3], cache=cache, batch_size=1, progress=False)
     assert len(cache) == 1
     with FaultyProxy(server_url, fail_from=10**9) as proxy:
-        served = ServerTeacher.connect(proxy.url, "smollm2", tokenizer=teacher.tokenizer)
+        # ten echo requests queue at a server that answers one in about 5 s: wait as long as they take
+        served = ServerTeacher.connect(proxy.url, "smollm2", tokenizer=teacher.tokenizer, timeout=300.0)
         resumed = served.scorer(short_prompt, LABELS).logprobs(TEXTS[:3], cache=cache, batch_size=1, progress=False)
         assert proxy.requests == 3 + 2 * len(LABELS)  # the probe (3 requests), then only the two unfinished texts
     in_process = native.scorer(short_prompt, LABELS).logprobs(TEXTS[:3], progress=False)

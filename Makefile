@@ -87,8 +87,8 @@ bench: setup setup-llama-cpp
 
 # On a machine with a CUDA GPU and a CUDA build of torch: the in-process teacher at the paper's size.
 bench-gpu: setup
-	$(BIN)/python benchmarks/teacher_gpu.py
-	$(BIN)/python benchmarks/teacher_cuda.py
+	$(BIN)/python benchmarks/teacher_gpu.py --readme README.md
+	$(BIN)/python benchmarks/teacher_cuda.py --readme README.md
 
 # After changing a parameter's default or help in the library: rewrite the notebooks' parameters cells
 # and configs/default.yaml from the dataclasses (a test fails until they agree).

@@ -6,7 +6,7 @@ check: the largest difference of a label probability between the two devices, ho
 label differs, and each device's texts/s (after a warm-up batch, from one timed pass).
 
     python benchmarks/teacher_cuda.py [--texts 256] [--teacher offline:smollm2-135m | FILE.gguf]
-                                      [--texts-file texts.json] [--batch-size 8]
+                                      [--texts-file texts.json] [--batch-size 8] [--readme README.md]
 
 ``--texts-file`` (a JSON list of strings) stands in for the offline dataset on a machine without it.
 """
@@ -24,6 +24,7 @@ from llkd_nb.core.assets import OFFLINE_TEACHER
 from llkd_nb.core.data import get_spec
 from llkd_nb.teacher.prompts import build_prompt
 from llkd_nb.teacher.transformers_engine import TransformersTeacher
+from readme_block import readme_argument, report
 
 
 def bbc_texts(count: int) -> list[str]:
@@ -55,6 +56,7 @@ def main() -> None:
     parser.add_argument("--teacher", default=OFFLINE_TEACHER)
     parser.add_argument("--texts-file", default=None)
     parser.add_argument("--batch-size", type=int, default=8)
+    readme_argument(parser)
     args = parser.parse_args()
     if not torch.cuda.is_available():
         raise SystemExit("this check needs a CUDA GPU")
@@ -62,13 +64,13 @@ def main() -> None:
     cpu, cpu_rate = score("cpu", args.teacher, texts, args.batch_size)
     cuda, cuda_rate = score("cuda", args.teacher, texts, args.batch_size)
     delta = np.abs(cuda - cpu)
-    print(f"GPU: {torch.cuda.get_device_name()}; torch {torch.__version__}; CPU threads {torch.get_num_threads()}; "
-          f"teacher {args.teacher}, float32 on both; {len(texts)} BBC News texts, zero-shot, batch {args.batch_size}")
-    print(f"max |p_cuda - p_cpu| over {delta.size} label probabilities: {delta.max():.1e} "
-          f"(mean {delta.mean():.1e}); argmax label differs on {int((cuda.argmax(1) != cpu.argmax(1)).sum())} "
-          f"of {len(texts)} texts")
-    print(f"texts/s: cpu {cpu_rate:.1f}, cuda {cuda_rate:.1f} ({cuda_rate / cpu_rate:.1f}x)")
-
+    differing = int((cuda.argmax(1) != cpu.argmax(1)).sum())
+    report([f"The same engine on CUDA against the CPU on the real weights ({torch.cuda.get_device_name()}, torch "
+            f"{torch.__version__}, teacher {args.teacher}, float32 on both, {len(texts)} BBC News texts zero-shot, "
+            f"batch {args.batch_size}): max \\|p_cuda − p_cpu\\| {delta.max():.1e} over {delta.size:,} label "
+            f"probabilities (mean {delta.mean():.1e}); the argmax label differs on {differing} of {len(texts)} texts; "
+            f"{cuda_rate:.1f} texts/s on CUDA against {cpu_rate:.1f} on the CPU's {torch.get_num_threads()} threads "
+            f"({cuda_rate / cpu_rate:.1f}x)."], "bench_teacher_cuda", args.readme)
 
 if __name__ == "__main__":
     main()

@@ -7,7 +7,7 @@ a text, and five labels of 1-3 tokens. Labels from random weights mean nothing; 
 texts/s of the naive way (one full forward pass per text and label) and of ours (prefix KV cache
 reused, texts batched, the K label continuations together), and how far apart their probabilities are.
 
-    python benchmarks/teacher_gpu.py [--texts 64] [--batch-size 16] [--layers 32]
+    python benchmarks/teacher_gpu.py [--texts 64] [--batch-size 16] [--layers 32] [--readme README.md]
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import time
 import torch
 
 from llkd_nb.teacher.scoring import PrefixScorer, naive_label_logprobs
+from readme_block import readme_argument, report
 
 
 def main() -> None:
@@ -27,6 +28,7 @@ def main() -> None:
     parser.add_argument("--layers", type=int, default=32)
     parser.add_argument("--prefix-tokens", type=int, default=80)
     parser.add_argument("--text-tokens", type=int, default=220, help="mean tokens per text (uniform +-50%%)")
+    readme_argument(parser)
     args = parser.parse_args()
     if not torch.cuda.is_available():
         raise SystemExit("this benchmark needs a CUDA GPU")
@@ -61,17 +63,18 @@ def main() -> None:
         torch.cuda.synchronize()
         rows[name] = (scores, time.perf_counter() - started)
 
-    print(f"GPU: {torch.cuda.get_device_name()}; torch {torch.__version__}; Llama-3-8B shape, {args.layers} layers, "
-          f"{sum(p.numel() for p in model.parameters()) / 1e9:.1f} B parameters, bfloat16, random weights")
-    print(f"{args.texts} texts of {min(lengths)}-{max(lengths)} tokens after a {args.prefix_tokens}-token prefix, "
-          f"5 labels of 1-3 tokens, batch {args.batch_size}")
     naive_rate = args.texts / rows["naive"][1]
-    for name, (scores, seconds) in rows.items():
-        print(f"{name:<6}: {args.texts / seconds:8.1f} texts/s ({seconds:.2f} s), {args.texts / seconds / naive_rate:.1f}x naive")
     delta = (torch.softmax(rows["ours"][0].float(), -1) - torch.softmax(rows["naive"][0].float(), -1)).abs().max()
-    print(f"max |p_ours - p_naive| (bfloat16, padded batches vs. single sequences): {delta:.1e}")
-    print(f"peak GPU memory: {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB")
-
+    lines = [f"{torch.cuda.get_device_name()}, torch {torch.__version__}; Llama-3-8B shape, {args.layers} layers, "
+             f"{sum(p.numel() for p in model.parameters()) / 1e9:.1f} B parameters, bfloat16, random weights; "
+             f"{args.texts} texts of {min(lengths)}-{max(lengths)} tokens after a {args.prefix_tokens}-token prefix, "
+             f"5 labels of 1-3 tokens, batch {args.batch_size}; one timed pass after a warm-up:", "",
+             "| engine | texts/s | vs naive |", "|---|---|---|"]
+    lines += [f"| {name} | {args.texts / seconds:.1f} | {args.texts / seconds / naive_rate:.1f}x |"
+              for name, (_, seconds) in rows.items()]
+    lines += ["", f"max \\|p_ours − p_naive\\| {delta:.1e} (bfloat16: padded batches against single sequences); "
+                  f"peak GPU memory {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB."]
+    report(lines, "bench_teacher_gpu", args.readme)
 
 if __name__ == "__main__":
     main()

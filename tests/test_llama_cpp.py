@@ -86,13 +86,26 @@ def test_native_engine_scores_all_label_continuations_in_one_decode_as_it_scores
     assert np.abs(together - alone).max() < 1e-2  # log-probabilities; a label read off another row is off by >1
 
 
+def test_native_engine_grows_its_context_when_a_label_set_needs_more_sequences(teacher, native):
+    from llkd_nb.teacher.gguf_engine import LlamaCppTeacher
+
+    fresh = LlamaCppTeacher.load(threads=2)
+    prompt = build_prompt(teacher.tokenizer, "Classify the topic.", LABELS, max_words=12)
+    fresh.scorer(prompt, ["business"]).logprobs(TEXTS[:1], progress=False)  # one token: a context of one sequence
+    grown = fresh.scorer(prompt, LABELS).logprobs(TEXTS[:2], progress=False)  # three branches: a new context
+    assert np.allclose(grown, native.scorer(prompt, LABELS).logprobs(TEXTS[:2], progress=False), atol=1e-4)
+
+
 def test_native_engine_refuses_a_prompt_longer_than_its_context(teacher):
     from llkd_nb.teacher.gguf_engine import LlamaCppTeacher
 
     small = LlamaCppTeacher.load(context=64, threads=2)
     prompt = build_prompt(teacher.tokenizer, "Classify the topic of the news article.", LABELS, max_words=40)
-    with pytest.raises(ValueError, match="exceed the teacher's context of 64"):
+    with pytest.raises(ValueError, match="exceed the teacher's context of 64"):  # before any text is scored
         small.scorer(prompt, LABELS).logprobs(TEXTS[:1], progress=False)
+    assert not small._contexts  # no KV cache was even made
+    with pytest.raises(ValueError, match="exceed the teacher's context of 64"):  # and by the scorer itself
+        small.batch_scorer(prompt, tuple(LABELS))(TEXTS[:1])
 
 
 def test_server_teacher_matches_the_in_process_teachers(teacher, native, server_url, short_prompt):

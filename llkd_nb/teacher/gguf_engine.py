@@ -10,16 +10,17 @@ weights to float32.
 with llama.cpp's own quantize routine (the weight matrices de-quantised to that type, the 1-D tensors
 kept in f32; under a second for the 135M teacher, but a full copy of the weights on disk and in
 memory: meant for small teachers). On a CPU a 4-bit type without fast batched kernels can be the slow
-part: measured on 2 cores with bf16 units (``make bench``), the packaged Q4_1 file labels about half
-as fast as it is as de-quantised to bf16, which takes about 3x its bytes.
+part: on 2 cores with bf16 units (``make bench``), the packaged Q4_1 file labels at well under half the
+speed it reaches de-quantised to bf16, which takes about 3x its bytes.
 
 One text costs one decode. The prompt prefix sits once in a KV cache that several sequences share
 (llama.cpp's unified cache); a text's tokens join every sequence, and each label longer than one token
 continues from the text's end in a sequence of its own, so that the text and all label continuations
-are evaluated together. Afterwards the cache is cut back to the prefix. Texts are not batched with each
-other: in a shared cache every token would attend over the other texts' tokens too (masked, but
-computed), which measured slower. Flash attention stays off: on the CPU it accumulates in f16 and moved
-label probabilities by up to 0.02.
+are evaluated together. Before the next text, the cache is cut back to the prefix. Texts are not batched
+with each other: in a shared cache every token would attend over the other texts' tokens too (masked,
+but computed), which measured slower. Flash attention stays off: it was faster, but moved label
+probabilities further from llama-cpp-python's server (which runs without it) than the 1e-2 the two are
+held to.
 
 ``llama-cpp-python`` has no binary wheel for every platform: pip builds it from source with cmake
 and a C++ compiler (about 3 minutes on 2 cores; ``make setup-llama-cpp``).
@@ -43,7 +44,7 @@ from .prompts import Prompt
 
 INSTALL_HINT = ("the llama-cpp engine needs llama-cpp-python: `make setup-llama-cpp` "
                 "(pip builds it from source; it needs cmake and a C++ compiler)")
-Token = tuple[int, int, tuple[int, ...], bool]  # (token id, position, sequence ids, whether its logits are wanted)
+BatchEntry = tuple[int, int, tuple[int, ...], bool]  # (token id, position, sequence ids, whether its logits are wanted)
 
 
 def usable_cores() -> int:
@@ -87,23 +88,29 @@ def rewrite_weights(source: Path, weights: GgufWeights, target: Path, threads: i
     return target
 
 
+def _refuse_beyond(cells: int, needed: int) -> None:
+    if needed > cells:
+        raise ValueError(f"prompt and label continuations of {needed} tokens exceed the teacher's context of "
+                         f"{cells}; lower max_words or num_examples")
+
+
 class _Context:
-    """A llama.cpp context on a loaded model: a KV cache of ``tokens`` cells that up to ``sequences``
+    """A llama.cpp context on a loaded model: a KV cache of ``cells`` tokens that up to ``sequences``
     sequences share, and a batch as large as the cache. It remembers which prompt prefix the cache holds."""
 
-    def __init__(self, llama_cpp, model, tokens: int, sequences: int, threads: int) -> None:
+    def __init__(self, llama_cpp, model, cells: int, sequences: int, threads: int) -> None:
         params = llama_cpp.llama_context_default_params()
-        params.n_ctx = params.n_batch = tokens  # one decode may fill the cache; llama.cpp splits it into ubatches
+        params.n_ctx = params.n_batch = cells  # one decode may fill the cache; llama.cpp splits it into ubatches
         params.n_seq_max, params.kv_unified = sequences, True
         params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED  # see the module's docstring
         params.n_threads = params.n_threads_batch = threads
         with _quiet():
             self.pointer = llama_cpp.llama_init_from_model(model, params)
         if not self.pointer:
-            raise RuntimeError(f"llama.cpp could not create a context of {tokens} tokens and {sequences} sequences")
-        self.llama_cpp, self.tokens, self.sequences = llama_cpp, tokens, sequences
+            raise RuntimeError(f"llama.cpp could not create a context of {cells} tokens and {sequences} sequences")
+        self.llama_cpp, self.cells, self.sequences = llama_cpp, cells, sequences
         self.memory = llama_cpp.llama_get_memory(self.pointer)
-        self.batch = llama_cpp.llama_batch_init(tokens, 0, sequences)
+        self.batch = llama_cpp.llama_batch_init(cells, 0, sequences)
         self.vocabulary = llama_cpp.llama_vocab_n_tokens(llama_cpp.llama_model_get_vocab(model))
         self.prefix: list[int] = []
 
@@ -112,17 +119,17 @@ class _Context:
         with _quiet():  # it logs its buffers' sizes
             self.llama_cpp.llama_free(self.pointer)
 
-    def decode(self, tokens: list[Token]) -> None:
-        """Evaluate ``tokens`` in one call (llama.cpp's own ubatches); their K/V join the cache."""
+    def decode(self, entries: list[BatchEntry]) -> None:
+        """Evaluate ``entries`` in one call (llama.cpp's own ubatches); their K/V join the cache."""
         batch = self.batch
-        batch.n_tokens = len(tokens)
-        for i, (token, position, sequences, wanted) in enumerate(tokens):
+        batch.n_tokens = len(entries)
+        for i, (token, position, sequences, wanted) in enumerate(entries):
             batch.token[i], batch.pos[i], batch.n_seq_id[i], batch.logits[i] = token, position, len(sequences), wanted
             for j, sequence in enumerate(sequences):
                 batch.seq_id[i][j] = sequence
         failed = self.llama_cpp.llama_decode(self.pointer, batch)
         if failed:
-            raise RuntimeError(f"llama.cpp could not evaluate {len(tokens)} tokens (error {failed})")
+            raise RuntimeError(f"llama.cpp could not evaluate {len(entries)} tokens (error {failed})")
 
     def logprobs(self, index: int) -> np.ndarray:
         """Log-softmax of the logits after the ``index``-th token of the last decode."""
@@ -139,7 +146,9 @@ class _Context:
             self.prefix = []
             self.decode([(token, position, tuple(range(self.sequences)), False) for position, token in enumerate(prefix)])
             self.prefix = list(prefix)
-        self.llama_cpp.llama_memory_seq_rm(self.memory, -1, len(prefix), -1)
+        if not self.llama_cpp.llama_memory_seq_rm(self.memory, -1, len(prefix), -1):
+            raise RuntimeError("llama.cpp cannot cut this model's cache back to the prompt prefix (a recurrent or "
+                               "hybrid model?); the llama-cpp engine runs transformer GGUFs")
 
 
 class LlamaCppTeacher(Teacher):
@@ -147,7 +156,7 @@ class LlamaCppTeacher(Teacher):
 
     def __init__(self, llama_cpp, model, tokenizer, name: str, fingerprint: str, threads: int, context: int) -> None:
         self.tokenizer, self.name, self.fingerprint = tokenizer, name, fingerprint
-        self._llama_cpp, self._model, self._threads, self._tokens = llama_cpp, model, threads, context
+        self._llama_cpp, self._model, self._threads, self._cells = llama_cpp, model, threads, context
         self._contexts: list[_Context] = []  # at most one; a list, so that the finalizer sees a replacement
         weakref.finalize(self, LlamaCppTeacher._release, llama_cpp, model, self._contexts)
 
@@ -169,6 +178,7 @@ class LlamaCppTeacher(Teacher):
             raise ValueError(f"the llama-cpp engine runs GGUF files (offline:smollm2-135m or a .gguf path), got {name!r}")
         threads = threads or usable_cores()
         source = Path(folder) / kwargs["gguf_file"]
+        tokenizer = load_tokenizer(name)  # before the model, which nothing would free if this failed
         params = llama_cpp.llama_model_default_params()
         params.n_gpu_layers = 0
         with _quiet():
@@ -185,15 +195,23 @@ class LlamaCppTeacher(Teacher):
                     model = llama_cpp.llama_model_load_from_file(str(rewritten).encode(), params)
         if not model:
             raise RuntimeError(f"llama.cpp could not load {source}")
-        return cls(llama_cpp, model, load_tokenizer(name), name, f"llama-cpp:{fingerprint}", threads, context)
+        return cls(llama_cpp, model, tokenizer, name, f"llama-cpp:{fingerprint}", threads, context)
 
     def _context_for(self, sequences: int) -> _Context:
         """A context with room for ``sequences`` sequences (a new one only when the current has fewer)."""
         if not self._contexts or self._contexts[0].sequences < sequences:
-            for old in self._contexts:
-                old.free()
-            self._contexts[:] = [_Context(self._llama_cpp, self._model, self._tokens, sequences, self._threads)]
+            while self._contexts:  # out of the list before it is freed: freed once, even if the next one fails
+                self._contexts.pop().free()
+            self._contexts.append(_Context(self._llama_cpp, self._model, self._cells, sequences, self._threads))
         return self._contexts[0]
+
+    def check_prompts(self, prompt: Prompt, verbalizers: tuple[str, ...], texts: list[str]) -> None:
+        """The longest text's prompt and all label continuations must fit the KV cache; checked before any
+        text is scored, so a long text fails the run at once, not at its end."""
+        if texts:
+            middle = max(len(self.encode(prompt.middle(text))) for text in texts)
+            continuations = sum(len(self.encode(v)) - 1 for v in verbalizers)
+            _refuse_beyond(self._cells, len(self.encode(prompt.prefix)) + middle + continuations)
 
     def batch_scorer(self, prompt: Prompt, verbalizers: tuple[str, ...]) -> BatchScorer:
         prefix = self.encode(prompt.prefix)
@@ -206,6 +224,7 @@ class LlamaCppTeacher(Teacher):
             raise ValueError(f"{len(branches)} labels are longer than one token; llama.cpp runs at most "
                              f"{self._llama_cpp.llama_max_parallel_sequences() - 1} label sequences beside the text")
         continuations = sum(len(label) - 1 for label in labels)  # KV cells each text's labels add
+        all_sequences = tuple(range(1 + len(branches)))
 
         def score(texts: list[str]) -> np.ndarray:
             context = self._context_for(1 + len(branches))
@@ -215,15 +234,12 @@ class LlamaCppTeacher(Teacher):
                 if not middle:
                     raise ValueError("a text's middle tokenizes to an empty sequence")
                 end = len(prefix) + len(middle)
-                if end + continuations > context.tokens:
-                    raise ValueError(f"prompt and label continuations of {end + continuations} tokens exceed the "
-                                     f"teacher's context of {context.tokens}; lower max_words or num_examples")
+                _refuse_beyond(context.cells, end + continuations)
                 context.hold_prefix(prefix)
-                every = tuple(range(1 + len(branches)))
-                tokens = [(token, len(prefix) + j, every, j == len(middle) - 1) for j, token in enumerate(middle)]
+                entries = [(token, len(prefix) + j, all_sequences, j == len(middle) - 1) for j, token in enumerate(middle)]
                 for k, sequence in branches.items():  # teacher forcing through label k after the text
-                    tokens += [(token, end + j, (sequence,), True) for j, token in enumerate(labels[k][:-1])]
-                context.decode(tokens)
+                    entries += [(token, end + j, (sequence,), True) for j, token in enumerate(labels[k][:-1])]
+                context.decode(entries)
                 first, row = context.logprobs(len(middle) - 1), len(middle)
                 for k, label in enumerate(labels):
                     out[i, k] = first[label[0]]

@@ -65,12 +65,14 @@ def main() -> None:
     cuda, cuda_rate = score("cuda", args.teacher, texts, args.batch_size)
     delta = np.abs(cuda - cpu)
     differing = int((cuda.argmax(1) != cpu.argmax(1)).sum())
+    source = f"texts of {args.texts_file} (BBC News's task)" if args.texts_file else "BBC News texts"
     report([f"The same engine on CUDA against the CPU on the real weights ({torch.cuda.get_device_name()}, torch "
-            f"{torch.__version__}, teacher {args.teacher}, float32 on both, {len(texts)} BBC News texts zero-shot, "
+            f"{torch.__version__}, teacher {args.teacher}, float32 on both, {len(texts)} {source}, zero-shot, "
             f"batch {args.batch_size}): max \\|p_cuda − p_cpu\\| {delta.max():.1e} over {delta.size:,} label "
             f"probabilities (mean {delta.mean():.1e}); the argmax label differs on {differing} of {len(texts)} texts; "
             f"{cuda_rate:.1f} texts/s on CUDA against {cpu_rate:.1f} on the CPU's {torch.get_num_threads()} threads "
             f"({cuda_rate / cpu_rate:.1f}x)."], "bench_teacher_cuda", args.readme)
+
 
 if __name__ == "__main__":
     main()

@@ -76,5 +76,6 @@ def main() -> None:
                   f"peak GPU memory {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB."]
     report(lines, "bench_teacher_gpu", args.readme)
 
+
 if __name__ == "__main__":
     main()

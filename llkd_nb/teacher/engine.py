@@ -78,6 +78,10 @@ class Teacher(ABC):
     def encode(self, text: str) -> list[int]:
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
+    def longest_middle(self, prompt: Prompt, texts: list[str]) -> int:
+        """Tokens of the longest of ``texts`` as ``prompt`` wraps it (for an engine's context check)."""
+        return max(len(self.encode(prompt.middle(text))) for text in texts)
+
     def scorer(self, prompt: Prompt, verbalizers: list[str] | tuple[str, ...]) -> "LabelScorer":
         return LabelScorer(self, prompt, tuple(verbalizers))
 

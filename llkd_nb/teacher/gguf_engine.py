@@ -209,9 +209,8 @@ class LlamaCppTeacher(Teacher):
         """The longest text's prompt and all label continuations must fit the KV cache; checked before any
         text is scored, so a long text fails the run at once, not at its end."""
         if texts:
-            middle = max(len(self.encode(prompt.middle(text))) for text in texts)
             continuations = sum(len(self.encode(v)) - 1 for v in verbalizers)
-            _refuse_beyond(self._cells, len(self.encode(prompt.prefix)) + middle + continuations)
+            _refuse_beyond(self._cells, len(self.encode(prompt.prefix)) + self.longest_middle(prompt, texts) + continuations)
 
     def batch_scorer(self, prompt: Prompt, verbalizers: tuple[str, ...]) -> BatchScorer:
         prefix = self.encode(prompt.prefix)

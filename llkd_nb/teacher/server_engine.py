@@ -330,9 +330,8 @@ class ServerTeacher(Teacher):
         if self.max_model_len is None or not texts:
             return
         prefix, label = len(self.encode(prompt.prefix)), max(len(self.encode(v)) for v in verbalizers)
-        longest = max(texts, key=lambda t: len(self.encode(prompt.middle(t))))
         margin = 0 if self.token_ids else 4  # text: the server adds a BOS and may split the text differently
-        tokens = prefix + len(self.encode(prompt.middle(longest))) + label + 1 + margin
+        tokens = prefix + self.longest_middle(prompt, texts) + label + 1 + margin
         if tokens > self.max_model_len:
             raise ServerError(f"the longest prompt needs {tokens} tokens (with its label and one generated token), more "
                               f"than the teacher server's max_model_len {self.max_model_len}: lower max_words, or serve "

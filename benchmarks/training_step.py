@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 import torch
-from readme_block import readme_argument, report
+from readme_block import cpu_description, readme_argument, report
 
 from llkd_nb.core.data import DataConfig, load_splits
 from llkd_nb.student.selection import make_strategy
@@ -94,7 +94,7 @@ def main() -> None:
     naive = np.median(per_sample["naive (textbook loop, HF forward)"])
     lines = [f"{args.steps} steps (first {WARMUP} dropped) x {args.repeats} repeats; batch {config.batch_size} x "
              f"{config.max_length} tokens; trainable layers {config.trainable_layers}; protocol {config.protocol}; "
-             f"{torch.get_num_threads()} torch threads; median over repeats (min-max):", "",
+             f"{cpu_description()}, {torch.get_num_threads()} torch threads; median over repeats (min-max):", "",
              "| loop | ms per gradient sample | spread | throughput vs naive |", "|---|---|---|---|"]
     for name, values in per_sample.items():
         values = np.asarray(values) * 1000

@@ -29,6 +29,7 @@ import torch
 
 from llkd_nb.core.assets import smollm2_gguf
 from llkd_nb.core.data import get_spec, load_dataset_frame, split_dataset
+from llkd_nb.core.runinfo import cpu_description
 from llkd_nb.teacher.calibration import softmax
 from llkd_nb.teacher.gguf_engine import LlamaCppTeacher, usable_cores
 from llkd_nb.teacher.local_server import llama_cpp_server
@@ -36,7 +37,7 @@ from llkd_nb.teacher.prompts import build_prompt
 from llkd_nb.teacher.scoring import naive_label_logprobs
 from llkd_nb.teacher.server_engine import ServerTeacher
 from llkd_nb.teacher.transformers_engine import TransformersTeacher
-from readme_block import cpu_description, readme_argument, report
+from readme_block import readme_argument, report
 
 
 ENGINES = {  # the table's names

@@ -22,9 +22,10 @@ import time
 
 import numpy as np
 import torch
-from readme_block import cpu_description, readme_argument, report
+from readme_block import readme_argument, report
 
 from llkd_nb.core.data import DataConfig, load_splits
+from llkd_nb.core.runinfo import cpu_description
 from llkd_nb.student.selection import make_strategy
 from llkd_nb.student.training import (
     DataFeatures, TrainConfig, TrainingData, textbook_fine_tuning, train_student,

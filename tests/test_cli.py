@@ -52,7 +52,7 @@ def test_whole_study_end_to_end_on_a_tiny_config(tmp_path):
     assert set(yaml.safe_load((run / "config" / "timings.yaml").read_text())) == {*MAIN_JOB, "total"}
     for name in MAIN_JOB:  # each notebook recorded its parameters, package versions and machine
         record = yaml.safe_load((run / "config" / f"{name}.json").read_text())
-        assert record["packages"]["torch"] and record["machine"]["cpu_count"]
+        assert record["packages"]["torch"] and record["machine"]["cpu_count"] and record["machine"]["cpu"]
     summary = pd.read_csv(run / "tables" / "04_summary.csv", index_col=0)
     assert "LLKD" in summary.index and len(summary) == 11 and (summary["seeds"] == 2).all()
     assert {"optimizer_steps", "gradient_samples", "training_forwards", "seconds"} <= set(summary.columns)

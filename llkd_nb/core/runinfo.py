@@ -25,11 +25,28 @@ def package_versions() -> dict[str, str | None]:
     return versions
 
 
+def cpu_description() -> str:
+    """The CPU by name, and on Linux its family and model numbers and its bf16 units: timings and the ratios
+    between teacher engines depend on them (llama.cpp's bf16 kernels gain more from a wider AVX-512 unit
+    than torch's float32 ones)."""
+    info = Path("/proc/cpuinfo")
+    if not info.exists():
+        return platform.processor() or platform.machine()
+    first = info.read_text().split("\n\n")[0]
+    fields = {key.strip(): value.strip() for key, _, value in (line.partition(":") for line in first.splitlines())}
+    name = fields.get("model name") or platform.processor() or platform.machine()
+    if "cpu family" not in fields:
+        return name
+    bf16 = [flag for flag in ("avx512_bf16", "amx_bf16") if flag in fields.get("flags", "").split()]
+    return f"{name} (family {fields['cpu family']}, model {fields.get('model', '?')}; bf16 units: {', '.join(bf16) or 'none'})"
+
+
 def machine() -> dict[str, object]:
     import torch
 
     return {
         "python": sys.version.split()[0], "platform": platform.platform(), "processor": platform.machine(),
+        "cpu": cpu_description(),
         "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
     }

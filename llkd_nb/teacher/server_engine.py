@@ -11,17 +11,21 @@ Two ways to send the prompt, chosen once per server by :meth:`ServerTeacher.conn
   encoded apart by the local tokenizer); the label is the last ``len(label)`` prompt tokens. A text's
   K label prompts go in one request, as a list; its choices are read by ``index``.
 - **text** (servers that take only strings, such as llama-cpp-python's): one request per text and
-  label; the server tokenizes the whole string, and the label is the run of last prompt tokens whose
-  text spells it.
+  label; the server tokenizes the whole string, which it must count in as many tokens as the local
+  tokenizer gives it (one more is a BOS token the server added before the chat template's own), and
+  the label is the run of last prompt tokens whose text spells it.
+
+A server gets text only when its refusal of token ids says that the prompt's type is the problem. At
+connect it echoes a probe string (its token ids, or the text) and must read it as the local tokenizer
+does (``teacher_tokenizer``; default: the weights the server reports, else ``teacher_model``), which
+renders the chat template.
 
 Requests run concurrently (a bounded pool, one HTTP session per thread); 429, 5xx and failed or
 dropped connections are retried with exponential backoff, a read timeout is not (the request may still
-be queued on the server). The API key is read from an environment variable,
-never from the study file or the run folder, and a URL that carries credentials is refused before any
-request (it would be written into the study file, the run record and the notebook). A log-probability
-that is not a finite number (NaN, or SGLang's ``null`` for -inf) is an error, never a cached score. The local tokenizer (``teacher_tokenizer``; default: the
-weights the server reports, else ``teacher_model``) renders the chat template and must be the served
-model's.
+be queued on the server). The API key is read from an environment variable, never from the study file
+or the run folder, and a URL that carries credentials is refused before any request (it would be
+written into the study file, the run record and the notebook). A log-probability that is not a finite
+number (NaN, or SGLang's ``null`` for -inf) is an error, never a cached score.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import math
 import os
 import threading
 import time
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Literal
@@ -50,15 +55,27 @@ NO_PROMPT_LOGPROBS = (
     "scores the prompt's tokens, such as vLLM, SGLang or llama-cpp-python's server; llama.cpp's own "
     "llama-server does not return them"
 )
+PROBE_TEXT = "Tokenizer check: the quick brown fox jumps over 13 lazy dogs."
+# How a refusal says that the prompt's type, not its content, is the problem: pydantic 2's and 1's
+# messages for a list where a string is due (FastAPI answers them with 422, llama-cpp-python's server
+# with 500).
+PROMPT_TYPE_REFUSALS = ("input should be a valid string", "str type expected")
 
 
 class ServerError(RuntimeError):
     """The server could not be reached, refused a request, or answered without what the teacher needs.
-    ``status`` is the HTTP status of a refusal (None otherwise)."""
+    ``status`` is the HTTP status of a refusal and ``body`` its text (None and "" otherwise)."""
 
-    def __init__(self, message: str, status: int | None = None) -> None:
+    def __init__(self, message: str, status: int | None = None, body: str = "") -> None:
         super().__init__(message)
-        self.status = status
+        self.status, self.body = status, body
+
+
+def refuses_prompt_type(error: ServerError) -> bool:
+    """Whether a refusal (400, 422 or 500) says that the prompt's type is the problem, as a server that
+    takes only text does; not its content (ids outside the vocabulary) or a limit of the server's."""
+    body = error.body.lower()
+    return error.status in (400, 422, 500) and "prompt" in body and any(sign in body for sign in PROMPT_TYPE_REFUSALS)
 
 
 def check_url(teacher: str) -> str:
@@ -102,6 +119,45 @@ def _echoed(choice: dict, where: str) -> tuple[list, list]:
     return tokens, values
 
 
+def _check_prompt_count(response: dict, prompts: int, expected: int, where: str) -> None:
+    """Each of the ``prompts`` text prompts of a completion must have reached the server as the
+    ``expected`` tokens the local tokenizer gives it. Counted by ``usage.prompt_tokens``, not by the echo:
+    llama-cpp-python's echo leaves out BOS tokens and, after a prompt without one, the generated token."""
+    try:
+        counted = int(response["usage"]["prompt_tokens"]) // prompts
+    except (KeyError, TypeError, ValueError) as error:
+        raise ServerError(f"{where} answered without usage.prompt_tokens: {str(response)[:300]}") from error
+    if counted == expected + 1:
+        raise ServerError(f"{where} counted {counted} tokens in a prompt that teacher_tokenizer encodes in {expected} "
+                          "(did it add a BOS token?): before a chat template that has its own, it scores another "
+                          "prompt than the in-process teacher")
+    if counted != expected:
+        raise ServerError(f"{where} counted {counted} tokens in a prompt that teacher_tokenizer encodes in {expected}: "
+                          "the server does not tokenize as teacher_tokenizer does; set teacher_tokenizer to the served "
+                          "model's tokenizer")
+
+
+def _spelling(tokens: list[str]) -> list[str]:
+    """Each token's text without whitespace or the space marks of raw vocabulary pieces (byte-level ``Ġ``,
+    SentencePiece ``▁``), which servers keep, drop or write as spaces: vLLM restores the spaces that
+    ``decode`` strips, llama-cpp-python decodes each token after the ones before it."""
+    return ["".join(str(token).replace("Ġ", "").replace("▁", "").split()) for token in tokens]
+
+
+def check_tokenizer(probe: dict, prompts: int, expected: list[str], tokenizer_name: str, served: str,
+                    where: str) -> None:
+    """The server's echo of :data:`PROBE_TEXT` (``prompts`` copies of its token ids, or the text) must be
+    ``expected``, the local tokenizer's tokens of it: as many, spelled alike (the server's decodes of the
+    ids it was sent, or its own tokens of the text)."""
+    choices, _ = _choices(probe, prompts, where)
+    tokens, _ = _echoed(choices[0], where)
+    _check_prompt_count(probe, prompts, len(expected), where)
+    if _spelling(tokens[: len(expected)]) != _spelling(expected):
+        raise ServerError(f"the teacher server's tokenizer is not teacher_tokenizer's: {served} reads the probe as "
+                          f"{tokens[: len(expected)]}, teacher_tokenizer {tokenizer_name} as {expected}. Set "
+                          "teacher_tokenizer to the served model's tokenizer (its hub id or a local copy)")
+
+
 def _sum(values: list, where: str) -> float:
     if any(value is None for value in values):
         raise ServerError(f"{where} returned null for a label token's log-probability (SGLang writes -inf and NaN as "
@@ -133,12 +189,14 @@ def label_logprobs_at(response: dict, prompt_lengths: list[int], label_lengths: 
             for (_, values), length, label in zip(echoed, prompt_lengths, label_lengths)]
 
 
-def label_logprob_spelled(response: dict, label: str, where: str) -> float:
-    """``log p(label | prompt)`` from an echoed completion of the text ``prompt + label``: the sum over the
-    last prompt tokens whose text spells ``label``. Whitespace that ends the prompt may join the label's
-    first token (byte-level BPE writes ``"Label: business"`` as ``Label``, ``:``, `` business``)."""
+def label_logprob_spelled(response: dict, label: str, prompt_length: int, where: str) -> float:
+    """``log p(label | prompt)`` from an echoed completion of the text ``prompt + label``, which the local
+    tokenizer encodes in ``prompt_length`` tokens: the sum over the last prompt tokens whose text spells
+    ``label``. Whitespace that ends the prompt may join the label's first token (byte-level BPE writes
+    ``"Label: business"`` as ``Label``, ``:``, `` business``)."""
     (choice,), generated = _choices(response, 1, where)
     tokens, values = _echoed(choice, where)
+    _check_prompt_count(response, 1, prompt_length, where)
     end = len(tokens) - generated
     start, text = end, ""
     try:
@@ -214,7 +272,7 @@ class CompletionsClient:
                               status=response.status_code)
         if response.status_code != 200:
             raise ServerError(f"the teacher server at {url} answered {response.status_code}: {response.text[:500]}",
-                              status=response.status_code)
+                              status=response.status_code, body=response.text)
         try:
             body = response.json()
         except ValueError as error:
@@ -236,37 +294,65 @@ class CompletionsClient:
         body = {"model": model, "prompt": prompt, "max_tokens": 1, "temperature": 0.0, "echo": True, "logprobs": 1}
         return self._request("POST", "/completions", retry=retry, json=body)
 
-    def takes_token_ids(self, model: str, ids: list[int]) -> bool:
-        """Whether the server scores a list of token-id prompts (vLLM and SGLang do; the probe sends two
-        copies of ``ids``). Only a refusal of that prompt means text: 400
-        or 422, or a 500 that persists after the server has answered a text prompt (llama-cpp-python's
-        server answers 500 to a prompt that is not a string). A busy or restarting server (429, 502-504)
-        is asked again with backoff: taking its answer for "text" would make vLLM and SGLang add a BOS
-        token before a chat template that already has one, and shift every score silently."""
+    def probe_prompt_form(self, model: str, ids: list[int], text: str) -> tuple[bool, dict]:
+        """Whether the server scores a list of token-id prompts (vLLM and SGLang do; asked with two copies
+        of ``ids``), and its echo of the probe in the form it takes (``[ids, ids]``, else ``text``).
+
+        A refusal means text only when its body says that the prompt's type is the problem: a 400 or 422
+        at once, a 500 if it persists after the server has answered ``text`` (llama-cpp-python's server
+        answers 500 to a prompt that is not a string). Any other 400 or 422 stops here with the server's
+        message (ids outside its vocabulary, SGLang's batch tokenization, vLLM's limit on prompts per
+        request): in text mode vLLM and SGLang would add a BOS token before a chat template that has its
+        own and shift every score. A busy or restarting server (429, 502-504) is asked again with backoff."""
         tries = self._retry.total + 1
         for attempt in range(tries):
             try:
-                self.echo_completion(model, [ids, ids], retry=False)
-                return True
+                return True, self.echo_completion(model, [ids, ids], retry=False)
             except ServerError as error:
-                if error.status in (400, 422):
-                    return False
-                if error.status == 500:  # a refusal, or a transient fault: ask in text, then in ids once more
-                    self.echo_completion(model, "Hello")
-                    try:
-                        self.echo_completion(model, [ids, ids], retry=False)
-                        return True
-                    except ServerError as again:
-                        if again.status == 500:
-                            return False
-                        error = again
-                if error.status not in self.TRANSIENT_STATUSES:  # unreachable, too slow, not authorised
-                    raise
-                last = error
+                refusal = error
+            if refusal.status == 500:  # a refusal, or a transient fault: ask in text, then in ids once more
+                answer = self.echo_completion(model, text)
+                try:
+                    return True, self.echo_completion(model, [ids, ids], retry=False)
+                except ServerError as again:
+                    refusal = again
+                if refuses_prompt_type(refusal):
+                    return False, answer
+            elif refuses_prompt_type(refusal):
+                return False, self.echo_completion(model, text)
+            if refusal.status in (400, 422):
+                raise ServerError(f"{refusal} -- a refusal of the tokenizer probe's token ids that is not about their type, "
+                                  "so the teacher does not switch to text prompts: ids outside the server's vocabulary "
+                                  "mean teacher_tokenizer is not the served model's; a limit of the server's names its "
+                                  "setting", status=refusal.status, body=refusal.body)
+            if refusal.status not in self.TRANSIENT_STATUSES:  # unreachable, too slow, not authorised, a lasting 500
+                raise refusal
             if attempt + 1 < tries:
                 time.sleep(self.backoff * 2 ** attempt)
         raise ServerError(f"could not ask the teacher server at {self.url} whether it takes token ids: it answered "
-                          f"{last.status} to {tries} tries", status=last.status)
+                          f"{refusal.status} to {tries} tries", status=refusal.status)
+
+
+def _local_tokenizer(tokenizer, root: str | None, model: str, revision: str | None) -> tuple[object, str]:
+    """The tokenizer that renders and encodes the prompt, and its name: ``tokenizer`` (a teacher name or a
+    loaded tokenizer), else the weights the server reports (``root``), else ``model``. A ``root`` that is
+    the server's own folder, absent here, falls back to ``model`` with a warning that says so."""
+    if tokenizer is not None and not isinstance(tokenizer, str):
+        return tokenizer, str(getattr(tokenizer, "name_or_path", "") or type(tokenizer).__name__)
+    if tokenizer is None and isinstance(root, str) and root.startswith(("/", "./", "../", "~")) \
+            and not Path(root).expanduser().exists():
+        try:
+            loaded = load_tokenizer(model, revision)
+        except Exception as error:
+            raise ServerError(f"the teacher server reports its weights at {root}, a folder this machine does not "
+                              f"have, and teacher_model {model!r} names no tokenizer here either: set "
+                              "teacher_tokenizer to the served model's hub id or a local copy of its tokenizer") from error
+        warnings.warn(f"the teacher server reports its weights at {root}, a folder this machine does not have: the "
+                      f"prompt is rendered and encoded with teacher_model {model!r}'s tokenizer instead (set "
+                      "teacher_tokenizer to choose it)", stacklevel=3)
+        return loaded, model
+    name = tokenizer or root or model
+    return load_tokenizer(name, revision), name
 
 
 class ServerTeacher(Teacher):
@@ -301,9 +387,10 @@ class ServerTeacher(Teacher):
                 retries: int = 5, backoff: float = 0.5,
                 prompt_form: Literal["auto", "token_ids", "text"] = "auto") -> "ServerTeacher":
         """Check that ``url`` serves ``model``, load the tokenizer (a teacher name or a loaded tokenizer;
-        default: the weights the server reports, else ``model``), and send token ids or text as
-        ``prompt_form`` says (``auto``: ask the server once). The cache fingerprint is the served model's
-        identity and the prompt's form, not the URL: replicas behind other URLs share cached scores."""
+        default: the weights the server reports, else ``model``), send token ids or text as ``prompt_form``
+        says (``auto``: ask the server once), and check that the server reads the tokenizer probe as the
+        local tokenizer does. The cache fingerprint is the served model's identity and the prompt's form,
+        not the URL: replicas behind other URLs share cached scores."""
         if prompt_form not in ("auto", "token_ids", "text"):
             raise ParameterError(f"teacher_prompt_form must be auto, token_ids or text, got {prompt_form!r}")
         client = CompletionsClient(url, os.environ.get(api_key_env), timeout, retries, backoff, api_key_env)
@@ -312,21 +399,17 @@ class ServerTeacher(Teacher):
             raise ServerError(f"the teacher server at {client.url} serves {sorted(map(str, served))}, "
                               f"not teacher_model {model!r}")
         root = served[model].get("root")  # vLLM: the weights' path or hub id; SGLang: the served name
-        if tokenizer is None and isinstance(root, str) and root.startswith(("/", "./", "../", "~")) \
-                and not Path(root).expanduser().exists():  # the server's own folder, absent here
-            try:
-                tokenizer = load_tokenizer(model, revision)
-            except Exception as error:
-                raise ServerError(f"the teacher server reports its weights at {root}, a folder this machine does not "
-                                  f"have, and teacher_model {model!r} names no tokenizer here either: set "
-                                  "teacher_tokenizer to the served model's hub id or a local copy of its "
-                                  "tokenizer") from error
-        if tokenizer is None or isinstance(tokenizer, str):
-            tokenizer = load_tokenizer(tokenizer or root or model, revision)
-        token_ids = prompt_form == "token_ids" or (
-            prompt_form == "auto" and client.takes_token_ids(model, tokenizer("Hello", add_special_tokens=False)["input_ids"]))
+        tokenizer, tokenizer_name = _local_tokenizer(tokenizer, root, model, revision)
+        ids = tokenizer(PROBE_TEXT, add_special_tokens=False)["input_ids"]
+        if prompt_form == "auto":
+            token_ids, probe = client.probe_prompt_form(model, ids, PROBE_TEXT)
+        else:
+            token_ids = prompt_form == "token_ids"
+            probe = client.echo_completion(model, [ids, ids] if token_ids else PROBE_TEXT)
         identity = "@".join(str(part) for part in (model, root if root not in (None, model) else None, revision) if part)
-        max_model_len = served[model].get("max_model_len")  # vLLM reports its context length
+        check_tokenizer(probe, 2 if token_ids else 1, [tokenizer.decode([i]) for i in ids], tokenizer_name,
+                        f"the teacher server ({identity})", f"the teacher server at {client.url}")
+        max_model_len = served[model].get("max_model_len")  # vLLM and SGLang report their context length
         return cls(client, model, tokenizer, f"server:{identity}:{'token-ids' if token_ids else 'text'}",
                    token_ids, concurrency, max_model_len if isinstance(max_model_len, int) else None)
 
@@ -360,7 +443,8 @@ class ServerTeacher(Teacher):
                                      [len(label) for label in labels], where)
 
         def by_text(text: str, verbalizer: str) -> float:
-            return label_logprob_spelled(self._completion(prompt.render(text) + verbalizer), verbalizer, where)
+            rendered = prompt.render(text) + verbalizer
+            return label_logprob_spelled(self._completion(rendered), verbalizer, len(self.encode(rendered)), where)
 
         def score(texts: list[str]) -> np.ndarray:
             with self._submitting:  # batches scored side by side (batches_in_flight) queue one after the other

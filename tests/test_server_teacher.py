@@ -385,6 +385,18 @@ def test_engine_shaped_servers_score_like_the_in_process_teacher(teacher, prompt
     assert np.allclose(scores, [[stub_logprob(c, ids) for ids in labels] for c in context])
 
 
+def test_a_prompt_that_reaches_sglangs_context_length_fails_before_any_request(teacher, prompt):
+    """SGLang refuses a request whose prompt and max_tokens reach its context length (vLLM only one that
+    exceeds it): the longest prompt with its label and one generated token must stay below it."""
+    longest = len(teacher.encode(prompt.prefix)) + teacher.longest_middle(prompt, TEXTS) + 1 + 1  # one-token labels
+    with SglangCompletions(teacher.tokenizer, max_model_len=longest) as server:
+        with pytest.raises(ServerError, match=f"needs {longest} tokens .* fewer than its max_model_len {longest}"):
+            connect(server.url, teacher).scorer(prompt, ONE_TOKEN_LABELS).logprobs(TEXTS, progress=False)
+        assert server.requests == 1  # the probe only
+    with SglangCompletions(teacher.tokenizer, max_model_len=longest + 1) as server:
+        connect(server.url, teacher).scorer(prompt, ONE_TOKEN_LABELS).logprobs(TEXTS, progress=False)
+
+
 def test_the_stubs_answer_as_vllm_and_sglang_do(teacher, prompt):
     """The shapes the stubs copy from vLLM's and SGLang's sources (each named in servers.py)."""
     import requests

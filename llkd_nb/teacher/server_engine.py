@@ -414,17 +414,18 @@ class ServerTeacher(Teacher):
                    token_ids, concurrency, max_model_len if isinstance(max_model_len, int) else None)
 
     def check_prompts(self, prompt: Prompt, verbalizers: tuple[str, ...], texts: list[str]) -> None:
-        """Every prompt (with its longest label and the one generated token) must fit the server's
-        ``max_model_len``; checked before any request, so a long text fails the run at once, not midway."""
+        """Every prompt, with its longest label and the one generated token, must stay below the server's
+        ``max_model_len`` (SGLang refuses a request that reaches it, vLLM one that exceeds it); checked
+        before any request, so a long text fails the run at once, not midway."""
         if self.max_model_len is None or not texts:
             return
         prefix, label = len(self.encode(prompt.prefix)), max(len(self.encode(v)) for v in verbalizers)
-        margin = 0 if self.token_ids else 4  # text: the server adds a BOS and may split the text differently
-        tokens = prefix + self.longest_middle(prompt, texts) + label + 1 + margin
-        if tokens > self.max_model_len:
-            raise ServerError(f"the longest prompt needs {tokens} tokens (with its label and one generated token), more "
-                              f"than the teacher server's max_model_len {self.max_model_len}: lower max_words, or serve "
-                              "the model with a longer --max-model-len")
+        tokens = prefix + self.longest_middle(prompt, texts) + label + 1
+        if tokens >= self.max_model_len:
+            raise ServerError(f"the longest prompt needs {tokens} tokens (with its label and one generated token), and "
+                              f"the teacher server takes fewer than its max_model_len {self.max_model_len}: lower "
+                              "max_words, or serve the model with a longer context (vLLM: --max-model-len, SGLang: "
+                              "--context-length)")
 
     def close(self) -> None:
         """Cancel queued requests; those in flight end with their timeout."""

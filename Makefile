@@ -95,9 +95,10 @@ bench-gpu: setup
 params: setup
 	$(BIN)/llkd-nb params
 
-# Regenerate the nbval reference notebooks (small parameters) after a deliberate change of outputs.
+# Regenerate the nbval reference notebooks (small parameters) after a deliberate change of outputs;
+# NB=04 (or NB="03 04") rebuilds only those.
 refs: setup
-	$(BIN)/python tests/make_references.py
+	$(BIN)/python tests/make_references.py $(NB)
 
 clean:
 	rm -rf $(VENV) runs site tests/notebooks/_runs

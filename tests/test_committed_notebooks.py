@@ -56,3 +56,39 @@ def test_relative_links_in_the_notes_resolve():
         for target in re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", text):
             if not target.startswith(("http://", "https://", "mailto:")):
                 assert (note.parent / target).exists(), f"{note.name} links to {target}, which does not exist"
+
+
+def _code(path: Path) -> list[str]:
+    """A notebook's code cells as they run, without the parameters cell (papermill's injected one included)."""
+    nb = nbformat.read(path, as_version=4)
+    return [c.source for c in nb.cells if c.cell_type == "code"
+            and not {"parameters", "injected-parameters"} & set(c.metadata.get("tags", []))]
+
+
+EXECUTED_COPIES = sorted([*(ROOT / "papers").glob("*/0*.ipynb"), *(ROOT / "tests" / "notebooks").glob("0*.ipynb")])
+
+
+@pytest.mark.parametrize("copy", EXECUTED_COPIES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_executed_copy_runs_the_code_of_its_source_notebook(copy):
+    """A committed executed notebook (another dataset's study, an nbval reference) whose code differs from its
+    source shows outputs the code no longer makes: re-execute it (`make refs NB=04` for a reference)."""
+    assert _code(copy) == _code(ROOT / "notebooks" / copy.name), f"{copy.relative_to(ROOT)} is stale"
+
+
+@pytest.mark.parametrize("path", [ROOT / "notebooks" / "04_baseline_comparison.ipynb",
+                                  *(p for p in EXECUTED_COPIES if p.name.startswith("04_"))],
+                         ids=lambda p: str(p.relative_to(ROOT)))
+def test_notebook_04s_outputs_list_the_registrys_methods(path):
+    """The method table notebook 04 printed holds exactly the registered strategies' rows: a strategy added or
+    renamed since the notebook ran makes it stale."""
+    import html
+
+    from llkd_nb.experiments.methods import comparison_methods
+
+    nb = nbformat.read(path, as_version=4)
+    table = next(c for c in nb.cells if c.cell_type == "code" and c.source.startswith("method_table("))
+    shown = "".join(o.get("data", {}).get("text/html", "") for o in table.outputs)
+    rows = shown.count("<tr>") - 1  # the header row
+    names = {m.name for m in comparison_methods() if f"<th>{html.escape(m.name)}</th>" in shown}
+    assert names == {m.name for m in comparison_methods(with_ceiling=rows == len(comparison_methods()))}
+    assert rows == len(names)

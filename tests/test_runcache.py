@@ -14,7 +14,7 @@ from llkd_nb.experiments.runcache import RunCache
 from llkd_nb.student.training import TrainConfig
 
 CONFIG = TrainConfig(max_length=16, batch_size=4, max_steps=3, num_evals=1, device="cpu")
-METHODS = [Method("all pseudo-labels", "all"), Method("fixed", "fixed_threshold", {"threshold": 0.3})]
+METHODS = [Method("all", "all pseudo-labels", "all"), Method("fixed", "fixed", "fixed_threshold", {"threshold": 0.3})]
 SEEDS = [0, 1]
 
 
@@ -68,7 +68,7 @@ def test_an_interrupted_comparison_trains_only_the_missing_runs(tmp_path, artifa
 def test_a_change_of_training_key_parameters_or_code_retrains(tmp_path, artifact, monkeypatch):
     run_methods(artifact, METHODS[:1], [0], CONFIG, progress=False, cache=RunCache(tmp_path))
     for config, methods in ((replace(CONFIG, lr=1e-3), METHODS[:1]),
-                            (CONFIG, [Method("all pseudo-labels", "fixed_threshold", {"threshold": 0.0})])):
+                            (CONFIG, [Method("all", "all pseudo-labels", "fixed_threshold", {"threshold": 0.0})])):
         cache = RunCache(tmp_path)
         run_methods(artifact, methods, [0], config, progress=False, cache=cache)
         assert cache.trained == 1

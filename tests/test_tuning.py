@@ -20,7 +20,7 @@ def test_every_tuned_method_gets_a_grid_of_the_same_size():
     assert all(len(m.grid) == GRID_SIZE for m in methods if m.grid)
     ablations = {"adaptive teacher threshold only", "student uncertainty only", "LLKD without weights"}
     assert {m.name for m in methods if not m.grid} == {"all pseudo-labels", "gold labels (ceiling, uses gold)", *ablations}
-    assert {m.name for m in methods if m.ablation_of == "LLKD"} == ablations
+    assert {m.name for m in methods if m.ablation_of == "llkd"} == ablations
 
 
 def test_each_ablation_runs_at_llkds_tuned_parameters_with_one_switch_flipped():
@@ -33,11 +33,11 @@ def test_each_ablation_runs_at_llkds_tuned_parameters_with_one_switch_flipped():
         params = method_named(methods, name).params
         assert {k: v for k, v in params.items() if llkd.get(k) != v} == switch, name
     with pytest.raises(ValueError, match=f"grid of {GRID_SIZE}"):
-        Method("x", "fixed_threshold", grid=({"threshold": 0.5},))
+        Method("x", "x", "fixed_threshold", grid=({"threshold": 0.5},))
 
 
 def test_tuning_picks_the_best_validation_score_and_is_reused(tmp_path, artifact, monkeypatch):
-    method = Method("fixed confidence threshold", "fixed_threshold",
+    method = Method("fixed_threshold", "fixed confidence threshold", "fixed_threshold",
                     grid=({"threshold": 0.0}, {"threshold": 0.3}, {"threshold": 0.6}, {"threshold": 0.99}))
     first = tune_all([method], artifact, CONFIG, [100, 101], tmp_path, progress=False)[method.name]
     table = first.table()
@@ -56,7 +56,7 @@ def test_tuning_picks_the_best_validation_score_and_is_reused(tmp_path, artifact
 
 
 def test_a_candidate_that_starves_is_never_chosen(tmp_path, artifact):
-    method = Method("fixed confidence threshold", "fixed_threshold",
+    method = Method("fixed_threshold", "fixed confidence threshold", "fixed_threshold",
                     grid=({"threshold": 1.0}, {"threshold": 0.0}, {"threshold": 1.0}, {"threshold": 1.0}))
     tuned = tune_all([method], artifact, CONFIG, [100], tmp_path, progress=False)[method.name]
     assert tuned.chosen == {"threshold": 0.0}
@@ -67,7 +67,7 @@ def test_a_choice_at_a_grid_edge_names_what_lies_past_it():
     llkd = method_named(comparison_methods(), "LLKD")
     assert llkd.edge(llkd.grid[1]) == ""
     assert "lower limit" in llkd.edge(llkd.grid[0]) and "first value" in llkd.edge(llkd.grid[0])
-    assert all(all(m.beyond) for m in comparison_methods() if m.grid)  # every tuned method names both edges
+    assert all(all(m.beyond) and m.knob for m in comparison_methods() if m.grid)  # every tuned row names its knob and both edges
 
 
 def test_the_shared_learning_rate_is_tuned_once_on_all_pseudo_labels_and_reused(tmp_path, artifact, monkeypatch):

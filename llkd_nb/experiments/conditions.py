@@ -28,16 +28,17 @@ from ..student.training import DataFeatures, TrainConfig, TrainingData
 from ..teacher.artifacts import TeacherArtifact
 from ..teacher.config import TeacherConfig
 from .analysis import teacher_scores
-from .methods import LLKD_ROW, Method, with_tuned
+from .methods import LLKD_ROW, Method, comparison_methods, method_by_id, with_tuned
 from .runcache import RunCache
 from .stats import PairedDifference, holm_correct
 from .tuning import tune
 
-# The rows of notebook 05 (LLKD and the simpler selections a practitioner would try first) and their short
-# names. LLKD's halves are ablations, measured in notebook 04; here they would double the grid's cost.
-SHORT_NAMES = {"all pseudo-labels": "all", "fixed confidence threshold": "fixed threshold",
-               "top-k % per class": "top-k per class", LLKD_ROW: LLKD_ROW}
-CONDITION_METHODS = tuple(SHORT_NAMES)
+# The rows of notebook 05 (LLKD and the simpler selections a practitioner would try first), by id, and their
+# display and short names. LLKD's halves are ablations, measured in notebook 04; here they would double the
+# grid's cost.
+CONDITION_IDS = ("all", "fixed_threshold", "topk_per_class", "llkd")
+CONDITION_METHODS = tuple(method_by_id(comparison_methods(), i).name for i in CONDITION_IDS)
+SHORT_NAMES = {m.name: m.display_short for m in comparison_methods() if m.id in CONDITION_IDS}
 KINDS = {"real": "real teachers", "proxy": "proxy teachers (TF-IDF + logistic regression)",
          "simulated": "calibrated simulations (use gold)"}
 
@@ -281,7 +282,7 @@ def paper_regime(conditions: list[Condition], results: ConditionResults, budget:
     map's student, on the same ``seeds``: each method keeps the knobs it was tuned to in the map, and both students
     the study's learning rate (not re-tuned for the whole encoder). One row per condition x student."""
     from .compare import run_methods
-    from .methods import comparison_methods, method_named
+    from .methods import method_named
 
     methods = methods or comparison_methods(with_ceiling=False)
     best = results.best_other().set_index(["condition", "budget"])

@@ -2,10 +2,10 @@
 
 A run's key hashes the content of what it trains and is scored on (the texts, the teacher's labels and
 confidences, the gold labels), the method's strategy and parameters, the whole training configuration
-(seed included), and a fingerprint of the code that trains and scores a student, and the versions of
-the packages that do (torch, transformers, the offline student's wheel, ...). Model selection is not in
-the key: a run keeps its checkpoint under every criterion, so the same stored run answers a comparison
-under either. Re-executing a notebook after a change of text or display finds its runs here; an
+(seed included), a fingerprint of the code that trains and scores a student (the shared loop and the
+run's own strategy module, not the other strategies'), and the versions of the packages that do (torch,
+transformers, the offline student's wheel, ...). Model selection is not in the key: a run keeps its
+checkpoint under every criterion, so the same stored run answers a comparison under either. Re-executing a notebook after a change of text or display finds its runs here; an
 interrupted notebook trains only the runs it lacks; a change of any input, or of that code, trains
 anew. Each run is one file, written atomically, so an interrupted write leaves no half run behind.
 """
@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import importlib
+import inspect
 import json
 import os
 import tempfile
@@ -26,12 +27,15 @@ import pandas as pd
 
 from ..core.params import values_of
 from ..core.runinfo import package_versions
-from ..student.selection import make_strategy
+from ..core.validation import ParameterError
+from ..student.selection import STRATEGIES, make_strategy
 from ..student.training import Costs, DataFeatures, TrainConfig, TrainingData, train_student
 
-# The modules whose code decides a run's outcome: a change to any of them invalidates every cached run.
-CODE_MODULES = ("student.training", "student.selection", "student.encoder", "core.metrics", "teacher.artifacts",
-                "core.devices", "core.assets")
+# The modules of the loop every strategy shares: a change to any of them invalidates every cached run. A
+# run's key adds its own strategy's module (:func:`strategy_fingerprint`), so a change to one strategy retrains
+# only that strategy's runs, and a new strategy leaves every cached run valid.
+SHARED_MODULES = ("student.training", "student.selection.base", "student.encoder", "core.metrics",
+                  "teacher.artifacts", "core.devices", "core.assets")
 
 
 def code_lines(source: str) -> str:
@@ -62,14 +66,24 @@ def code_lines(source: str) -> str:
     return "\n".join(code + sorted(bindings))
 
 
-def code_fingerprint() -> str:
-    """Hash of the code of :data:`CODE_MODULES` (:func:`code_lines`), in that order."""
+def _fingerprint(files: list[Path]) -> str:
     digest = hashlib.sha256()
-    for name in CODE_MODULES:
-        module = importlib.import_module(f"..{name}", __package__)
-        digest.update(code_lines(Path(module.__file__).read_text(encoding="utf-8")).encode())
+    for path in files:
+        digest.update(code_lines(path.read_text(encoding="utf-8")).encode())
         digest.update(b"\x1e")
     return digest.hexdigest()[:16]
+
+
+def code_fingerprint(modules: tuple[str, ...] = SHARED_MODULES) -> str:
+    """Hash of the code of ``modules`` (names within the package, :func:`code_lines`), in that order."""
+    return _fingerprint([Path(importlib.import_module(f"..{name}", __package__).__file__) for name in modules])
+
+
+def strategy_fingerprint(strategy: str) -> str:
+    """Hash of the code of the module that defines the registered ``strategy`` (wherever it lives)."""
+    if strategy not in STRATEGIES:
+        raise ParameterError(f"unknown strategy {strategy!r}; known: {', '.join(STRATEGIES)}")
+    return _fingerprint([Path(inspect.getfile(STRATEGIES[strategy]))])
 
 
 @dataclass
@@ -112,7 +126,8 @@ class RunCache:
 
     def __init__(self, directory: str | Path) -> None:
         self.directory = Path(directory)
-        self.code = [code_fingerprint(), package_versions()]
+        self.shared_code, self.versions = code_fingerprint(), package_versions()
+        self._strategy_code: dict[str, str] = {}
         self.trained = 0  # runs trained (not found) by this cache object: what a resumed notebook redid
 
     def key(self, data: TrainingData, strategy: str, params: dict, config: TrainConfig) -> str:
@@ -122,7 +137,10 @@ class RunCache:
                           else "\x1f".join(map(str, value)).encode())
             digest.update(b"\x1e")
         training = {k: v for k, v in values_of(config).items() if k != "model_selection"}  # a view, not an input
-        blob = json.dumps([digest.hexdigest(), strategy, params, training, self.code], sort_keys=True, default=str)
+        if strategy not in self._strategy_code:
+            self._strategy_code[strategy] = strategy_fingerprint(strategy)
+        code = [self.shared_code, self._strategy_code[strategy], self.versions]
+        blob = json.dumps([digest.hexdigest(), strategy, params, training, code], sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
     def _path(self, key: str) -> Path:

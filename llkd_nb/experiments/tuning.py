@@ -22,7 +22,7 @@ from ..core.params import values_of
 from ..student.training import DataFeatures, TrainConfig, TrainingData, validation_score
 from ..teacher.artifacts import TeacherArtifact
 from .methods import Method
-from .runcache import RunCache, train_run
+from .runcache import RunCache, strategy_fingerprint, train_run
 
 
 @dataclass
@@ -69,8 +69,10 @@ class Tuned:
 
 
 def tuning_key(method: Method, config: TrainConfig, seeds: list[int], artifact: TeacherArtifact) -> str:
-    """Changes whenever anything that could change the outcome changes."""
-    blob = json.dumps([asdict(method), values_of(config), list(seeds), artifact.identity()], sort_keys=True, default=str)
+    """Changes whenever anything that could change the outcome changes: the method's strategy, parameters
+    and grid and its strategy's code (not its descriptions), the training, the seeds and the teacher."""
+    blob = json.dumps([method.decisive(), strategy_fingerprint(method.strategy), values_of(config), list(seeds),
+                       artifact.identity()], sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 

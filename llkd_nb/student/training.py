@@ -232,6 +232,15 @@ def set_seed(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+STRATEGY_STREAM = 2**32  # offset of a strategy's own seed from the run's, so no other stream shares it
+
+
+def strategy_generator(seed: int) -> torch.Generator:
+    """The random stream a strategy draws from (``BatchSignals.generator``): seeded from the run's seed, used
+    by the strategy alone, so its draws move neither the batch order nor the initialisation nor dropout."""
+    return torch.Generator().manual_seed(STRATEGY_STREAM + seed)
+
+
 def batch_indices(num_samples: int, batch_size: int, seed: int):
     """Endless seeded stream of ``(pass, index tensor)``: a fresh permutation each pass."""
     generator = torch.Generator().manual_seed(seed)
@@ -306,6 +315,7 @@ class _Selector:
         self.confidence = torch.tensor(np.asarray(data.pool_confidence), dtype=torch.float32)
         self.num_labels, self.pool_size = data.num_labels, len(data.pool_text)
         self.stream = batch_indices(self.pool_size, config.batch_size, config.seed)
+        self.generator = strategy_generator(config.seed)
         self.log: list[dict] = []
         self.current_pass, self.kept_this_pass = 0, 0
 
@@ -321,7 +331,8 @@ class _Selector:
             uncertainty = -(log_probs.exp() * log_probs).sum(-1) / math.log(self.num_labels)
             loss = torch.nn.functional.nll_loss(log_probs, self.targets[index].to(device), reduction="none")
         return BatchSignals(pseudo_label=self.targets[index].to(device), confidence=self.confidence[index].to(device),
-                            uncertainty=uncertainty, loss=loss, num_labels=self.num_labels, progress=progress)
+                            uncertainty=uncertainty, loss=loss, num_labels=self.num_labels, progress=progress,
+                            index=index, generator=self.generator)
 
     def draw(self, step: int, progress: float) -> tuple[torch.Tensor, torch.Tensor]:
         """One drawn batch: its kept indices and their weights (the strategy sees it first)."""

@@ -36,7 +36,7 @@ def notebook_parameters(notebook: Path, run_dir: Path) -> dict:
             "run_dir": os.path.relpath(run_dir, here)}
 
 
-PATH_KEYS = ("cache_path", "dataset", "eval_dataset", "teacher", "student")  # keys that may name a file or folder
+PATH_KEYS = ("cache_path", "dataset", "eval_dataset", "teacher", "student", "prompt_template")  # keys that may name a file or folder
 
 
 def resolved_study_values(study: Study) -> dict:
@@ -199,13 +199,13 @@ def list_keys() -> None:
 
 
 def list_methods() -> None:
-    from ..experiments.methods import comparison_methods
+    import pandas as pd
 
-    print("notebook 04 methods (tuned on the validation set over their grid):")
-    for method in comparison_methods():
-        grid = " | ".join(", ".join(f"{k}={v}" for k, v in c.items()) for c in method.grid) or (
-            f"{method.ablation_of}'s choice, one switch flipped" if method.ablation_of else "nothing to tune")
-        print(f"  {method.name:36s} strategy={method.strategy:15s} grid: {grid}")
+    from ..experiments.methods import comparison_methods, method_table
+
+    print("notebook 04 methods, as their strategies declare them (tuned on the validation set over their grid):")
+    with pd.option_context("display.width", 250, "display.max_colwidth", 90):
+        print(method_table(comparison_methods()).drop(columns="past the first / last value").to_string())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -250,7 +250,8 @@ def main(argv: list[str] | None = None) -> int:
                                                       "track's run (01-04: runs/workshop, 05: runs/when_llkd_helps)")
     solutions.add_argument("--runs-dir", type=Path, default=Path("runs"))
     params = commands.add_parser("params", help="maintainers: rewrite the notebooks' parameters cells and "
-                                                "configs/default.yaml from the dataclasses")
+                                                "configs/default.yaml from the dataclasses, and the method tables of "
+                                                "README.md and papers/method.md from the strategies")
     params.add_argument("--notebooks-dir", type=Path, default=REPO_NOTEBOOKS)
     params.add_argument("--study-file", type=Path, default=REPO_NOTEBOOKS.parent / "configs" / "default.yaml")
     commands.add_parser("list-datasets", help="registered datasets")
@@ -291,7 +292,8 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "params":
         from .config import write_parameters
 
-        changed = write_parameters(args.notebooks_dir, args.study_file)
+        root = REPO_NOTEBOOKS.parent
+        changed = write_parameters(args.notebooks_dir, args.study_file, (root / "README.md", root / "papers" / "method.md"))
         print("rewrote: " + (", ".join(str(p) for p in changed) if changed else "nothing (already in sync)"))
     elif args.command == "site":
         from .site import build_site

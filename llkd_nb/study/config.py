@@ -29,7 +29,7 @@ from ..core.validation import ParameterError, check_types
 from ..experiments.analysis import AnalysisConfig
 from ..experiments.compare import ComparisonConfig
 from ..experiments.conditions import ConditionsConfig
-from ..student.selection import LLKD
+from ..student.selection import STRATEGIES
 from ..student.training import TrainConfig
 from ..teacher.config import TeacherConfig
 
@@ -53,9 +53,12 @@ class RunConfig:
             raise ParameterError(f"notebooks must list numbers among 1-{len(NOTEBOOKS)}, got {self.notebooks!r}")
 
 
+# A strategy with study keys (LLKD's) is a section of its own, named after it: a new strategy's keys reach the
+# study file, the notebooks and the run records from its class alone.
+STRATEGY_SECTIONS: dict[str, type] = {name: cls for name, cls in STRATEGIES.items() if study_fields(cls)}
 SECTIONS: dict[str, type] = {
     "run": RunConfig, "data": DataConfig, "teacher": TeacherConfig, "analysis": AnalysisConfig,
-    "train": TrainConfig, "llkd": LLKD, "comparison": ComparisonConfig, "conditions": ConditionsConfig,
+    "train": TrainConfig, **STRATEGY_SECTIONS, "comparison": ComparisonConfig, "conditions": ConditionsConfig,
 }
 CLI_KEYS = ("name", "notebooks")  # read by `llkd-nb run`, not by a notebook
 
@@ -64,11 +67,12 @@ NOTEBOOKS: dict[str, dict[str, list[str] | None]] = {
     "01_teacher_labeling": {"run": ["progress"], "data": None, "teacher": None},
     "02_confidence_analysis": {"run": ["progress"], "analysis": None, "train": None},
     "03_llkd_training": {"run": ["progress"], "train": None, "llkd": None, "comparison": ["tune", "tuning_seeds"]},
-    "04_baseline_comparison": {"run": ["progress"], "train": None, "llkd": None, "comparison": None},
+    "04_baseline_comparison": {"run": ["progress"], "train": None, **dict.fromkeys(STRATEGY_SECTIONS), "comparison": None},
     "05_when_llkd_helps": {
         "run": ["progress"], "data": None,
         "teacher": [f.name for f in study_fields(TeacherConfig) if f.name != "num_examples"],  # few_shot sets it
-        "train": None, "llkd": None, "comparison": ["seeds", "tune", "tuning_seeds", "bootstrap_replicates"],
+        "train": None, **dict.fromkeys(STRATEGY_SECTIONS),
+        "comparison": ["seeds", "tune", "tuning_seeds", "bootstrap_replicates"],
         "conditions": None,
     },
 }
@@ -110,18 +114,8 @@ def notebook_keys(notebook: str) -> list[str]:
     return keys
 
 
-@dataclass
-class Study:
-    """Every parameter, by component. Build it from a flat mapping (:meth:`from_flat`)."""
-
-    run: RunConfig = field(default_factory=RunConfig)
-    data: DataConfig = field(default_factory=DataConfig)
-    teacher: TeacherConfig = field(default_factory=TeacherConfig)
-    analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
-    llkd: LLKD = field(default_factory=LLKD)
-    comparison: ComparisonConfig = field(default_factory=ComparisonConfig)
-    conditions: ConditionsConfig = field(default_factory=ConditionsConfig)
+class _StudyMethods:
+    """What a :class:`Study` does; its fields, one per section of :data:`SECTIONS`, are made from there."""
 
     @classmethod
     def from_flat(cls, values: dict, where: str = "parameters") -> "Study":
@@ -145,6 +139,18 @@ class Study:
     def values_for(self, notebook: str) -> dict:
         flat = self.flat()
         return {key: flat[key] for key in notebook_keys(notebook)}
+
+    @property
+    def strategies(self) -> tuple:
+        """The strategies whose keys the study sets (LLKD's), as it sets them: what a comparison's rows are
+        built on (:func:`llkd_nb.experiments.methods.comparison_methods`)."""
+        return tuple(getattr(self, section) for section in STRATEGY_SECTIONS)
+
+
+Study = dataclasses.make_dataclass(
+    "Study", [(section, cls, field(default_factory=cls)) for section, cls in SECTIONS.items()],
+    bases=(_StudyMethods,), namespace={"__doc__": "Every parameter, by section (:data:`SECTIONS`). Build it from a "
+                                                  "flat mapping (:meth:`from_flat`).", "__module__": __name__})
 
 
 def check_known(values: dict, where: str) -> None:
@@ -313,10 +319,14 @@ def study_yaml() -> str:
     return "\n".join(lines).lstrip("\n") + "\n"
 
 
-def write_parameters(notebooks_dir: str | Path, study_file: str | Path) -> list[Path]:
+def write_parameters(notebooks_dir: str | Path, study_file: str | Path, method_docs: tuple[Path, ...] = ()) -> list[Path]:
     """Rewrite every notebook's parameters cell (outputs untouched) and the default study file from
-    the dataclasses; returns the files that changed."""
+    the dataclasses, and the method table of each of ``method_docs`` from the strategies' rows; returns the
+    files that changed."""
     import nbformat
+
+    from ..experiments.methods import methods_markdown
+    from .report import replace_block
 
     changed = []
     for notebook in NOTEBOOKS:
@@ -331,4 +341,9 @@ def write_parameters(notebooks_dir: str | Path, study_file: str | Path) -> list[
     if not study_file.exists() or study_file.read_text() != study_yaml():
         study_file.write_text(study_yaml())
         changed.append(study_file)
+    for doc in method_docs:
+        text = doc.read_text()
+        if text != (updated := replace_block(text, "methods", methods_markdown())):
+            doc.write_text(updated)
+            changed.append(doc)
     return changed

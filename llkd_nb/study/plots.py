@@ -197,19 +197,22 @@ def one_step(step: pd.DataFrame, title: str) -> plt.Figure:
 def learning_curves(curves: pd.DataFrame, column: str, panels: dict[str, list[str]], title: str, ylabel: str,
                     highlight: str | None = None) -> plt.Figure:
     """Mean over seeds of ``column`` against the optimizer step with a band of one standard deviation,
-    one panel per entry of ``panels`` (its title -> at most four methods, so that lines stay apart);
-    ``highlight`` is drawn thick and black in every panel it is in."""
+    one panel per entry of ``panels`` (its title -> its methods, a few each so that lines stay apart);
+    ``highlight`` is drawn thick and black in every panel it is in, and every other method keeps one colour
+    across the panels."""
+    others = dict.fromkeys(method for methods in panels.values() for method in methods if method != highlight)
+    colours = {method: f"C{index % 10}" for index, method in enumerate(others)} | {highlight: "black"}
     fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 4.0), sharey=True, squeeze=False)
     for ax, (panel, methods) in zip(axes[0], panels.items()):
-        for index, method in enumerate(methods):
+        for method in methods:
             group = curves[curves["method"] == method]
             stats = group.groupby("step")[column].agg(["mean", "std"]).fillna(0)
-            colour = "black" if method == highlight else f"C{index}"
+            colour = colours[method]
             ax.plot(stats.index, stats["mean"], marker="o", markersize=3, color=colour, label=method,
                     linewidth=2.4 if method == highlight else 1.3)
             ax.fill_between(stats.index, stats["mean"] - stats["std"], stats["mean"] + stats["std"], alpha=0.12, color=colour)
         ax.set(title=panel, xlabel="optimizer step")
-        ax.legend(fontsize=7, loc="lower right")
+        ax.legend(fontsize=8, loc="lower right")
     axes[0, 0].set_ylabel(ylabel)
     fig.suptitle(title)
     return fig

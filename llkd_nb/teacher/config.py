@@ -10,6 +10,7 @@ from ..core.assets import OFFLINE_TEACHER
 from ..core.data import DataError
 from ..core.params import param
 from ..core.validation import ParameterError, check_range, check_types
+from .prompts import load_template
 
 
 GgufWeights = Literal["as-is", "f32", "f16", "bf16"]  # the llama-cpp engine's weights: as in the file, or re-written
@@ -34,6 +35,7 @@ class TeacherConfig:
         "auto", "server teachers: send token ids (vLLM, SGLang) or text (llama-cpp-python's server); auto asks the server once")
     max_words: int = param(120, "the text is cut to its first words in the prompt")
     num_examples: int = param(0, "in-context examples, taken from the labelled validation set")
+    prompt_template: str = param("default", "the prompt's wording: a built-in (default) or a YAML file with user, example and system messages")
     calibration: Literal["none", "batch", "contextual"] = param(
         "batch", "how the teacher's distribution is calibrated before it gives pseudo-labels (ours)")
     teacher_batch_size: int = param(8, "texts scored together")
@@ -46,6 +48,7 @@ class TeacherConfig:
         check_range("teacher_batch_size", self.teacher_batch_size, 1, None)
         check_range("teacher_concurrency", self.teacher_concurrency, 1, None)
         check_range("teacher_timeout", self.teacher_timeout, 0, None, low_open=True)
+        load_template(self.prompt_template, with_examples=self.num_examples > 0)  # a missing field fails here
         if "://" in self.teacher or "@" in self.teacher:  # a URL in any spelling, before it reaches the study file
             from .server_engine import ServerError, check_url
 

@@ -51,11 +51,12 @@ def prepare(data: DataConfig, config: TeacherConfig) -> tuple[DatasetSpec, Split
 
 
 def make_prompt(teacher: "Teacher", spec: DatasetSpec, splits: Splits, data: DataConfig, config: TeacherConfig) -> "Prompt":
-    """The prompt of ``config`` (its ``max_words`` and ``num_examples``) for ``teacher``."""
-    from .prompts import build_prompt
+    """The prompt of ``config`` (its ``prompt_template``, ``max_words`` and ``num_examples``) for ``teacher``."""
+    from .prompts import build_prompt, load_template
 
     examples = in_context_examples(splits.validation, spec, config.num_examples, data.split_seed)
-    return build_prompt(teacher.tokenizer, spec.task, spec.verbalizers, config.max_words, examples)
+    template = load_template(config.prompt_template, with_examples=bool(examples))
+    return build_prompt(teacher.tokenizer, spec.task, spec.verbalizers, config.max_words, examples, template)
 
 
 def label_all(data: DataConfig, config: TeacherConfig, spec: DatasetSpec, splits: Splits, teacher: "Teacher",

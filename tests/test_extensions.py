@@ -26,16 +26,16 @@ KEEP_ALL = [Method("all", "all pseudo-labels", "all")]
 
 
 @dataclass
-class RandomSubset(Strategy):
+class ToyRandomSubset(Strategy):
     """A toy baseline: keep a random ``fraction`` of each batch, drawn from the strategy's own stream."""
 
-    name: ClassVar[str] = "random_subset"
+    name: ClassVar[str] = "toy_random_subset"
     fraction: float = 0.5
 
     @classmethod
-    def rows(cls, configured: "RandomSubset") -> tuple[Method, ...]:
-        return (Method("random_subset", "random subset", cls.name, grid=tuple({"fraction": f} for f in (0.2, 0.4, 0.6, 0.8)),
-                       knob="the kept fraction", beyond=("a handful per batch", "everything: all pseudo-labels"),
+    def rows(cls, configured: "ToyRandomSubset") -> tuple[Method, ...]:
+        return (Method("toy_random_subset", "toy random subset", cls.name,
+                       grid=tuple({"fraction": f} for f in (0.2, 0.4, 0.6, 0.8)), knob="the kept fraction", beyond=("a handful per batch", "everything: all pseudo-labels"),
                        keeps="a random fraction of each batch", panel=PANELS[0]),)
 
     def weights(self, s: BatchSignals) -> torch.Tensor:
@@ -44,9 +44,9 @@ class RandomSubset(Strategy):
 
 @pytest.fixture
 def toy_strategy():
-    register(RandomSubset)
-    yield RandomSubset
-    del STRATEGIES[RandomSubset.name]
+    register(ToyRandomSubset)
+    yield ToyRandomSubset
+    del STRATEGIES[ToyRandomSubset.name]
 
 
 @pytest.fixture(scope="module")
@@ -55,14 +55,14 @@ def artifact(random_teacher_artifact):
 
 
 def test_a_strategy_declared_in_one_module_reaches_every_listing(toy_strategy, capsys):
-    row = method_by_id(comparison_methods(), "random_subset")
-    assert row.name == "random subset" and row.grid[0] == {"fraction": 0.2}
-    assert method_table(comparison_methods()).loc["random subset", "keeps / weights"] == "a random fraction of each batch"
-    assert "| random subset" in methods_markdown() and "random_subset" in methods_markdown()
+    row = method_by_id(comparison_methods(), "toy_random_subset")
+    assert row.name == "toy random subset" and row.grid[0] == {"fraction": 0.2}
+    assert method_table(comparison_methods()).loc["toy random subset", "keeps / weights"] == "a random fraction of each batch"
+    assert "| toy random subset" in methods_markdown() and "toy_random_subset" in methods_markdown()
     assert main(["list-methods"]) == 0
-    assert "random subset" in capsys.readouterr().out
+    assert "toy random subset" in capsys.readouterr().out
     from llkd_nb.experiments.methods import curve_panels
-    assert "random subset" in curve_panels(comparison_methods(), {"random subset", "LLKD"})[PANELS[0]]
+    assert "toy random subset" in curve_panels(comparison_methods(), {"toy random subset", "LLKD"})[PANELS[0]]
 
 
 def test_a_strategy_without_rows_of_its_own_is_refused():
@@ -144,7 +144,7 @@ def test_a_random_strategy_is_reproducible_by_seed(artifact, toy_strategy):
     from llkd_nb.student.training import TrainingData
 
     data = TrainingData.from_artifact(artifact)
-    kept = [train_student(data, make_strategy("random_subset"), replace(CONFIG, seed=seed)).steps["kept_fraction"].tolist()
+    kept = [train_student(data, make_strategy("toy_random_subset"), replace(CONFIG, seed=seed)).steps["kept_fraction"].tolist()
             for seed in (0, 0, 1)]
     assert kept[0] == kept[1] and kept[0] != kept[2]
 

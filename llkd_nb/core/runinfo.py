@@ -52,6 +52,18 @@ def machine() -> dict[str, object]:
     }
 
 
+def use_threads(threads: int) -> None:
+    """Run torch's intra-op pool and every BLAS and OpenMP library in this process (numpy's, scikit-learn's)
+    on ``threads`` threads. A reduction split over threads adds in another order at another count, so a
+    run's last bits, and a threshold that reads them, depend on the count: the study fixes it (``threads``),
+    so that two runs on the same kind of CPU give bit-identical tables whatever the machine's core count."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(threads)
+    threadpool_limits(limits=threads)  # called, not entered: the limits hold for the rest of the process
+
+
 def git_commit() -> str | None:
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,

@@ -48,3 +48,23 @@ def test_missing_columns_and_foreign_files(tmp_path):
         TeacherArtifact.load(tmp_path / "plain.parquet")
     with pytest.raises(FileNotFoundError, match="run notebook 01 first"):
         TeacherArtifact.load(tmp_path / "absent.parquet")
+
+
+def test_what_thresholds_read_does_not_move_with_a_machines_last_bits(random_teacher_artifact):
+    """Log-probabilities 2e-5 nats apart (the gap measured between 1 and 2 threads, well inside a 0.01-nat
+    step) round to the same values; distributions one unit in the last place apart (numpy's exp on another
+    CPU) make the same artifact, pseudo-labels, confidences and all."""
+    from llkd_nb.teacher.artifacts import PROBABILITY_DECIMALS
+    from llkd_nb.teacher.labeling import LOGPROB_DECIMALS, rounded_logprobs
+
+    rng = np.random.default_rng(0)
+    centres = np.round(rng.uniform(-15, -1, (200, 5)), LOGPROB_DECIMALS) + rng.uniform(-0.004, 0.004, (200, 5))
+    assert np.array_equal(rounded_logprobs(centres), rounded_logprobs(centres + rng.uniform(-2e-5, 2e-5, centres.shape)))
+    base = random_teacher_artifact(20, 5, 5)
+    frames = {name: base.split(name).rename(columns={"gold": "label"}) for name in ("pool", "validation", "test")}
+    raw = {name: base.raw_probs(name) for name in frames}
+    nudged = {name: np.nextafter(probs, 1.0) for name, probs in raw.items()}
+    one, other = (build_artifact(frames, probs, base.labels, "batch", np.full(5, 0.2), {}) for probs in (raw, nudged))
+    assert not np.array_equal(raw["pool"], nudged["pool"])
+    pd.testing.assert_frame_equal(one.frame, other.frame, check_exact=True)
+    assert np.array_equal(one.confidence("pool"), np.round(one.confidence("pool"), PROBABILITY_DECIMALS))

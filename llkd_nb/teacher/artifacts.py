@@ -24,6 +24,19 @@ SPLITS = ("pool", "validation", "test")
 ARTIFACT_FILE = "teacher_labels.parquet"  # inside a run folder
 _META_KEY = b"llkd_nb"
 
+#: Decimals an artifact's probabilities are rounded to: its raw distribution and, under its calibration, the
+#: distribution its pseudo-labels and confidences come from. The teacher's log-probabilities are rounded
+#: already (:data:`~llkd_nb.teacher.labeling.LOGPROB_DECIMALS`), but numpy's ``exp`` takes another SIMD path
+#: on another CPU (AVX-512 or not), which may land one unit in the last place (1e-16) apart; at 1e-9 such a
+#: unit changes a rounded value about once in ten million, and 1e-9 is far finer than the 1 % that the
+#: rounded log-probabilities resolve. Other teachers' probabilities (proxies, simulations) are rounded alike.
+PROBABILITY_DECIMALS = 9
+
+
+def rounded_probabilities(probs: np.ndarray) -> np.ndarray:
+    """``probs`` rounded to :data:`PROBABILITY_DECIMALS` (the same on every machine)."""
+    return np.round(np.asarray(probs, dtype=np.float64), PROBABILITY_DECIMALS)
+
 
 class ArtifactError(ValueError):
     """An artifact that does not fit: wrong dataset or label set, or missing columns."""
@@ -89,18 +102,19 @@ class TeacherArtifact:
         frame = self.frame.copy()
         columns = [f"raw/{label}" for label in self.labels]
         for name in SPLITS:
-            frame.loc[frame["split"] == name, columns] = probs[name]
+            frame.loc[frame["split"] == name, columns] = rounded_probabilities(probs[name])
         artifact = TeacherArtifact(frame=frame, meta={**self.meta, **meta, "calibration": "none"})
         artifact._assign_pseudo_labels()
         return artifact
 
     def _assign_pseudo_labels(self) -> None:
-        """Pseudo-label and confidence of every row under the artifact's calibration."""
+        """Pseudo-label and confidence of every row under the artifact's calibration (its distribution
+        rounded first, :data:`PROBABILITY_DECIMALS`: what a threshold reads is the same on every machine)."""
         pseudo_label = np.empty(len(self.frame), dtype=object)
         confidence = np.empty(len(self.frame))
         for name in SPLITS:
             rows = (self.frame["split"] == name).to_numpy()
-            probs = self.probs(name)
+            probs = rounded_probabilities(self.probs(name))
             pseudo_label[rows] = np.asarray(self.labels)[probs.argmax(axis=1)]
             confidence[rows] = probs.max(axis=1)
         self.frame["pseudo_label"] = pseudo_label
@@ -167,12 +181,12 @@ def build_artifact(splits: dict[str, pd.DataFrame], raw_probs: dict[str, np.ndar
         part = splits[name][["id", "text"]].copy()
         part.insert(1, "split", name)
         part["gold"] = splits[name]["label"].to_numpy()
-        part[[f"raw/{label}" for label in labels]] = raw_probs[name]
+        part[[f"raw/{label}" for label in labels]] = rounded_probabilities(raw_probs[name])
         frames.append(part)
     frame = pd.concat(frames, ignore_index=True)
     artifact = TeacherArtifact(frame=frame, meta={
         **meta, "labels": list(labels), "calibration": calibration,
-        "content_free_probs": [float(p) for p in content_free_probs],
+        "content_free_probs": [float(p) for p in rounded_probabilities(content_free_probs)],
     })
     artifact._assign_pseudo_labels()
     return artifact

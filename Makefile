@@ -46,8 +46,11 @@ lock: setup
 	$(COMPILE) --extra test --extra llama-cpp --constraint requirements/lock.txt \
 		--output-file requirements/llama-cpp.txt pyproject.toml requirements/torch.txt
 
+# The study, then its tables against the committed ones (papers/runs/<name>/): what is identical, what lies
+# within the tolerance, any verdict that differs; it fails on a changed verdict or a score out of tolerance.
 reproduce: setup
 	$(BIN)/llkd-nb run $(CONFIG)
+	$(BIN)/llkd-nb compare-runs $(CONFIG)
 
 # Notebook 05 on its own config (the teacher ladder x budgets; its cold time is in README).
 when-llkd-helps: setup

@@ -3,6 +3,7 @@
     llkd-nb run configs/default.yaml      # notebooks 01 -> 04 into runs/<name>/
     llkd-nb predict runs/default/student texts.csv   # label new texts with a run's student
     llkd-nb teacher-profile runs/default --map runs/when_llkd_helps  # how good is the teacher, and what to use
+    llkd-nb compare-runs runs/default     # a reproduction against the committed tables (exit 1: it differs)
     llkd-nb keys                          # every study key, its default and meaning
     llkd-nb list-datasets
     llkd-nb list-methods
@@ -62,6 +63,7 @@ PROGRESS_BAR = re.compile(r"\d+%\|")
 
 DEFAULT_NOTES = [REPO_NOTEBOOKS.parent / "README.md",
                  *(REPO_NOTEBOOKS.parent / "papers" / name for name in ("method.md", "results.md", "workshop.md"))]
+COMMITTED_TABLES = REPO_NOTEBOOKS.parent / "papers" / "runs"  # the committed runs' tables, by run name
 
 # The kernel's own log (e.g. ipykernel's notice that it talks over local TCP) is not the study's output.
 QUIET_KERNEL = ["--log-level=ERROR"]
@@ -227,6 +229,17 @@ def main(argv: list[str] | None = None) -> int:
     report.add_argument("--output", type=Path, default=REPO_NOTEBOOKS.parent / "papers" / "results.md")
     report.add_argument("--readme", type=lambda v: Path(v) if v else None, default=REPO_NOTEBOOKS.parent / "README.md",
                         help="also rewrite this file's <!-- report:<run> --> blocks (--readme '' to skip)")
+    report.add_argument("--tables", type=lambda v: Path(v) if v else None, default=COMMITTED_TABLES,
+                        help="also copy each run's tables and record to <this>/<run>/, the committed tables that "
+                             "`llkd-nb compare-runs` checks a reproduction against (--tables '' to skip)")
+    compare = commands.add_parser("compare-runs", help="compare a run's tables with the committed ones or another "
+                                                       "run's: exit 1 on a changed verdict or a score out of tolerance")
+    compare.add_argument("run", type=Path, help="a run folder (e.g. runs/default), or the study file that made it")
+    compare.add_argument("reference", type=Path, nargs="?",
+                         help="a run folder (default: the committed tables of the run's name, papers/runs/<name>)")
+    compare.add_argument("--runs-dir", type=Path, default=Path("runs"), help="where a study file's run folder is")
+    compare.add_argument("--readme", type=Path, help="also write the summary into this file's "
+                                                     "<!-- report:compare-runs --> block")
     site = commands.add_parser("site", help="render executed notebooks and the notes as static HTML pages")
     site.add_argument("folders", type=Path, nargs="*", default=[REPO_NOTEBOOKS],
                       help="folders of executed notebooks, e.g. runs/default/notebooks (default: notebooks/)")
@@ -276,7 +289,15 @@ def main(argv: list[str] | None = None) -> int:
                     text = replace_block(text, f"{run.name}:time", time_block(run))
             args.readme.write_text(text)
             print(f"wrote the README blocks of {', '.join(run.name for run in args.runs)} in {args.readme}")
+        if args.tables is not None:
+            from .compare_runs import write_snapshot
+
+            print("wrote the tables of " + ", ".join(str(write_snapshot(run, args.tables)) for run in args.runs))
         print(f"wrote {args.output}")
+    elif args.command == "compare-runs":
+        from .compare_runs import command
+
+        return command(args.run, args.reference, args.runs_dir, args.readme)
     elif args.command == "exercises":
         from .report import exercises_block, replace_block, workshop_block
 

@@ -131,7 +131,7 @@ class RunComparison:
                  f"{out} score(s) out of tolerance" if out else
                  (f"every score within tolerance ({within} not exact)" if within else "every score exact")]
         if problems:
-            parts.append(f"{problems} table(s) or row(s) missing")
+            parts.append(f"{problems} table(s), row(s) or column(s) missing on one side")
         return "; ".join(parts) + (": **FAILED**" if self.failed else ".")
 
     def table(self) -> str:

@@ -46,7 +46,7 @@ class ToyRandomSubset(Strategy):
 def toy_strategy():
     register(ToyRandomSubset)
     yield ToyRandomSubset
-    del STRATEGIES[ToyRandomSubset.name]
+    STRATEGIES.pop(ToyRandomSubset.name, None)
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +107,21 @@ def test_editing_one_strategy_retrains_only_its_runs(tmp_path, artifact):
         sys.modules.pop("edited_strategy", None)
 
 
+def test_rewording_a_strategys_rows_or_docstrings_keeps_its_runs():
+    """A row's display name, what it keeps, what lies past its grid: descriptions, not training."""
+    from pathlib import Path
+
+    import llkd_nb.student.selection.llkd as llkd_module
+
+    source = Path(llkd_module.__file__).read_text()
+    reworded = source.replace("both thresholds, weight 1", "both thresholds, unit weights").replace(
+        "adaptive thresholds, and weight the kept ones", "adaptive thresholds; weight the kept ones")
+    assert reworded != source and runcache.code_lines(reworded) == runcache.code_lines(source)
+    assert runcache.code_lines(source.replace("self.momentum * old", "self.momentum * old * 1.0")) != runcache.code_lines(source)
+
+
 def test_changing_the_shared_loop_retrains_every_strategy(tmp_path, artifact, monkeypatch):
+    assert {"student.training", "student.selection.base", "student.encoder"} <= set(runcache.SHARED_MODULES)
     methods = [*KEEP_ALL, Method("fixed", "fixed", "fixed_threshold", {"threshold": 0.3})]
     run_methods(artifact, methods, [0], CONFIG, progress=False, cache=RunCache(tmp_path))
     monkeypatch.setattr(runcache, "code_fingerprint", lambda: "another version of the shared loop")
@@ -171,6 +185,8 @@ def test_a_prompt_template_file_changes_the_prompt_and_its_fingerprint(teacher, 
     ('user: "{labels} {text}"\n', 2, r"user message lacks the field\(s\) \['examples'\]"),
     ('user: "{labels} {examples} {text}"\nexample: "{text}"\n', 2, r"example message lacks the field\(s\) \['label'\]"),
     ('user: "{labels} {text}"\nvoice: calm\n', 0, r"unknown key\(s\) \['voice'\]"),
+    ('user: "{labels} {text} {text}"\n', 0, r"names \{text\} twice"),
+    ('user: "{labels} {text}"\nsystem: 3\n', 0, "are text"),
 ])
 def test_a_bad_prompt_template_fails_before_labeling_naming_the_field(tmp_path, content, num_examples, message):
     template = tmp_path / "bad.yaml"

@@ -3,8 +3,8 @@
 A run's key hashes the content of what it trains and is scored on (the texts, the teacher's labels and
 confidences, the gold labels), the method's strategy and parameters, the whole training configuration
 (seed included), a fingerprint of the code that trains and scores a student (the shared loop and the
-run's own strategy module, not the other strategies'), and the versions of the packages that do (torch,
-transformers, the offline student's wheel, ...). Model selection is not in the key: a run keeps its
+run's own strategy module, not the other strategies', nor any description), the versions of the packages
+that do (torch, transformers, the offline student's wheel, ...) and the thread count (:func:`run_code`). Model selection is not in the key: a run keeps its
 checkpoint under every criterion, so the same stored run answers a comparison under either. Re-executing a notebook after a change of text or display finds its runs here; an
 interrupted notebook trains only the runs it lacks; a change of any input, or of that code, trains
 anew. Each run is one file, written atomically, so an interrupted write leaves no half run behind.
@@ -24,11 +24,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 
 from ..core.params import values_of
 from ..core.runinfo import package_versions
 from ..core.validation import ParameterError
-from ..student.selection import STRATEGIES, make_strategy
+from ..student.selection import STRATEGIES, Strategy, make_strategy
 from ..student.training import Costs, DataFeatures, TrainConfig, TrainingData, train_student
 
 # The modules of the loop every strategy shares: a change to any of them invalidates every cached run. A
@@ -38,15 +39,19 @@ SHARED_MODULES = ("student.training", "student.selection.base", "student.encoder
                   "teacher.artifacts", "core.devices", "core.assets")
 
 
+DESCRIPTIONS = ("rows",)  # methods that describe a strategy (its comparison rows), never how it trains
+
+
 def code_lines(source: str) -> str:
     """``source`` as a run's outcome depends on it: its code in order, then the names its imports bind,
-    sorted (an import from inside the package without its module, another package's with it); the
-    module docstring left out. Moving a module within the package rewrites only where its imports point
-    and how they are grouped, so its cached runs stay valid.
+    sorted (an import from inside the package without its module, another package's with it); docstrings
+    and the methods named in :data:`DESCRIPTIONS` left out (a strategy's rows: its display name, what it
+    keeps, what lies past its grid). Moving a module within the package rewrites only where its imports
+    point and how they are grouped, and rewording a description rewrites only text, so cached runs stay valid.
 
     The price: a change that only swaps which of the package's modules a name is imported from, or moves
     an import from one function to another, keeps the fingerprint; it never happens in a move, and the
-    modules it could point to are fingerprinted themselves when they decide runs (:data:`CODE_MODULES`)."""
+    modules it could point to are fingerprinted themselves when they decide runs (:data:`SHARED_MODULES`)."""
     tree = ast.parse(source)
     dropped: set[int] = set()
     bindings: list[str] = []
@@ -60,8 +65,14 @@ def code_lines(source: str) -> str:
               and not isinstance(node, (ast.Import, ast.ImportFrom)) and node.lineno in dropped]
     if shared:
         raise ValueError(f"line {shared[0]} holds an import and other code: give the import a line of its own")
-    if ast.get_docstring(tree, clean=False) is not None:
-        dropped.update(range(tree.body[0].lineno, tree.body[0].end_lineno + 1))
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in DESCRIPTIONS:
+            first = min([node.lineno, *(decorator.lineno for decorator in node.decorator_list)])
+            dropped.update(range(first, node.end_lineno + 1))
+        elif isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) \
+                and ast.get_docstring(node, clean=False) is not None \
+                and (isinstance(node, ast.Module) or node.body[0].lineno > node.lineno):  # a docstring on lines of its own
+            dropped.update(range(node.body[0].lineno, node.body[0].end_lineno + 1))
     code = [line for number, line in enumerate(source.splitlines(), start=1) if number not in dropped and line]
     return "\n".join(code + sorted(bindings))
 
@@ -80,10 +91,18 @@ def code_fingerprint(modules: tuple[str, ...] = SHARED_MODULES) -> str:
 
 
 def strategy_fingerprint(strategy: str) -> str:
-    """Hash of the code of the module that defines the registered ``strategy`` (wherever it lives)."""
+    """Hash of the code of the modules that define the registered ``strategy``: its class's and those of the
+    strategies it inherits from (:class:`Strategy` itself is shared code, :data:`SHARED_MODULES`)."""
     if strategy not in STRATEGIES:
         raise ParameterError(f"unknown strategy {strategy!r}; known: {', '.join(STRATEGIES)}")
-    return _fingerprint([Path(inspect.getfile(STRATEGIES[strategy]))])
+    classes = [c for c in STRATEGIES[strategy].__mro__ if issubclass(c, Strategy) and c is not Strategy]
+    return _fingerprint(list(dict.fromkeys(Path(inspect.getfile(c)) for c in classes)))
+
+
+def run_code(strategy: str) -> list:
+    """What decides a run of ``strategy`` besides its inputs: the shared loop's code, the strategy's own code,
+    the package versions and the thread count (sums split by thread add in another order at another count)."""
+    return [code_fingerprint(), strategy_fingerprint(strategy), package_versions(), torch.get_num_threads()]
 
 
 @dataclass
@@ -126,7 +145,8 @@ class RunCache:
 
     def __init__(self, directory: str | Path) -> None:
         self.directory = Path(directory)
-        self.shared_code, self.versions = code_fingerprint(), package_versions()
+        # run_code()'s parts, read once per cache: the strategies' own code on first use (_strategy_code)
+        self.shared_code, self.versions, self.threads = code_fingerprint(), package_versions(), torch.get_num_threads()
         self._strategy_code: dict[str, str] = {}
         self.trained = 0  # runs trained (not found) by this cache object: what a resumed notebook redid
 
@@ -139,7 +159,7 @@ class RunCache:
         training = {k: v for k, v in values_of(config).items() if k != "model_selection"}  # a view, not an input
         if strategy not in self._strategy_code:
             self._strategy_code[strategy] = strategy_fingerprint(strategy)
-        code = [self.shared_code, self._strategy_code[strategy], self.versions]
+        code = [self.shared_code, self._strategy_code[strategy], self.versions, self.threads]
         blob = json.dumps([digest.hexdigest(), strategy, params, training, code], sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:24]
 

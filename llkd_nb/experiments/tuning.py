@@ -22,7 +22,7 @@ from ..core.params import values_of
 from ..student.training import DataFeatures, TrainConfig, TrainingData, validation_score
 from ..teacher.artifacts import TeacherArtifact
 from .methods import Method
-from .runcache import RunCache, strategy_fingerprint, train_run
+from .runcache import RunCache, run_code, train_run
 
 
 @dataclass
@@ -70,8 +70,9 @@ class Tuned:
 
 def tuning_key(method: Method, config: TrainConfig, seeds: list[int], artifact: TeacherArtifact) -> str:
     """Changes whenever anything that could change the outcome changes: the method's strategy, parameters
-    and grid and its strategy's code (not its descriptions), the training, the seeds and the teacher."""
-    blob = json.dumps([method.decisive(), strategy_fingerprint(method.strategy), values_of(config), list(seeds),
+    and grid (not its descriptions), the code, packages and threads its runs depend on (:func:`run_code`),
+    the training, the seeds and the teacher."""
+    blob = json.dumps([method.decisive(), run_code(method.strategy), values_of(config), list(seeds),
                        artifact.identity()], sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

@@ -81,7 +81,7 @@ NOTEBOOKS: dict[str, dict[str, list[str] | None]] = {
     "05_when_llkd_helps": {
         "run": RUN_KEYS, "data": None,
         "teacher": [f.name for f in study_fields(TeacherConfig) if f.name != "num_examples"],  # few_shot sets it
-        "train": None, **dict.fromkeys(STRATEGY_SECTIONS),
+        "train": None, "llkd": None,  # its rows: LLKD and the simpler selections (conditions.CONDITION_IDS)
         "comparison": ["seeds", "tune", "tuning_seeds", "bootstrap_replicates"],
         "conditions": None,
     },

@@ -76,6 +76,8 @@ class PromptTemplate:
                                      f"{sorted(allowed)} (write a literal brace as {{{{ or }}}})")
             if missing := needed - fields:
                 raise ParameterError(f"{where}: its {part} message lacks the field(s) {sorted(missing)}")
+        if sum(name == "text" for _, name, _, _ in string.Formatter().parse(self.user)) > 1:
+            raise ParameterError(f"{where}: its user message names {{text}} twice; the prompt is split at the text")
 
     def user_message(self, task: str, verbalizers: list[str] | tuple[str, ...],
                      examples: list[tuple[str, str]] | tuple = (), text: str = _PLACEHOLDER) -> str:
@@ -109,6 +111,8 @@ def load_template(name: str, with_examples: bool = False) -> PromptTemplate:
             raise ParameterError(f"prompt_template {name}: a mapping with a `user` message is needed")
         if unknown := set(values) - {"user", "example", "system"}:
             raise ParameterError(f"prompt_template {name}: unknown key(s) {sorted(unknown)}; keys: user, example, system")
+        if not all(isinstance(value, str) for value in values.values()):
+            raise ParameterError(f"prompt_template {name}: user, example and system are text (quote them in YAML)")
         template = PromptTemplate(**values)
     template.check(with_examples, f"prompt_template {name}")
     return template

@@ -15,11 +15,12 @@ others see the teacher's signals only and cost no extra student pass.
 **Randomness.** A strategy that draws at random uses ``signals.generator`` (and ``signals.index``, the
 batch's positions in the pool, to tie a draw to a sample): a generator seeded from the run's seed and
 used by the strategy alone, so its draws never move the loop's batch order, initialisation or dropout,
-and a strategy that draws nothing trains exactly as before.
+and a strategy that draws nothing trains exactly as before. Both live on the CPU: draw there, then move
+the draw to the signals' device.
 
 **One place per strategy.** A strategy is one module of this package: its class, registered with
-:func:`register`, and the rows it adds to a comparison (:meth:`Strategy.rows`: display name, grid, what
-lies past each edge, its panel in the learning curves, what it keeps). Everything that lists methods
+:func:`register`, and the rows it adds to a comparison (:meth:`Strategy.rows`, :class:`~.rows.Method`:
+display name, grid, what lies past each edge, its panel in the learning curves, what it keeps). Everything that lists methods
 (notebook 04's table and curves, ``llkd-nb list-methods``, the grid tables of README and
 ``papers/method.md``) is generated from those rows, and the run cache fingerprints each strategy's own
 module, so adding or editing one strategy leaves every cached run of the others valid.
@@ -27,18 +28,14 @@ module, so adding or editing one strategy leaves every cached run of the others 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from typing import ClassVar, Literal
+from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
 
 from ...core.validation import ParameterError, check_types
-
-GRID_SIZE = 4  # every tuned method gets a grid of this many candidates, LLKD included
-# The learning-curve panels, in the order tables list their rows; LLKD is drawn in each as the reference.
-PANELS = ("selecting by teacher confidence", "selecting by student loss", "LLKD and its halves")
-
+from .rows import PANELS, Method
 
 @dataclass
 class BatchSignals:
@@ -59,56 +56,6 @@ def normalised(weights: torch.Tensor) -> torch.Tensor:
     kept = weights > 0
     total = weights.sum()
     return weights * kept.sum() / total if total > 0 else weights
-
-
-@dataclass(frozen=True)
-class Method:
-    """A row of a comparison, declared by the strategy it runs (:meth:`Strategy.rows`).
-
-    ``id`` is the stable key code refers to; ``name`` the display name of tables and figures (``short``
-    where space is tight). ``params`` go to the strategy; ``grid`` lists candidate overrides of them
-    (empty: nothing to tune), and ``beyond`` says what lies past its first and last value; ``targets="gold"``
-    trains on the pool's gold labels (the supervised ceiling, not a distillation); ``ablation_of`` (a row
-    id) runs at that row's tuned parameters with its own ``params`` on top. ``keeps`` and ``knob`` describe
-    the row in notebook 04's table; ``panel`` (one of :data:`PANELS`, or None) its learning-curve panel."""
-
-    id: str
-    name: str
-    strategy: str = "all"
-    params: dict = field(default_factory=dict)
-    grid: tuple[dict, ...] = ()
-    knob: str = ""
-    beyond: tuple[str, str] = ("", "")
-    keeps: str = ""
-    panel: str | None = None
-    targets: Literal["pseudo", "gold"] = "pseudo"
-    ablation_of: str | None = None
-    short: str = ""
-
-    def __post_init__(self) -> None:
-        if self.grid and len(self.grid) != GRID_SIZE:
-            raise ValueError(f"{self.id}: every tuned method gets a grid of {GRID_SIZE} candidates, got {len(self.grid)}")
-        if self.panel is not None and self.panel not in PANELS:
-            raise ValueError(f"{self.id}: panel {self.panel!r} is none of {PANELS}")
-
-    @property
-    def display_short(self) -> str:
-        return self.short or self.name
-
-    def decisive(self) -> dict:
-        """What decides this row's runs (its descriptions do not): for keys of saved tuning."""
-        return {"strategy": self.strategy, "params": self.params, "grid": list(self.grid), "targets": self.targets}
-
-    def with_params(self, overrides: dict) -> "Method":
-        return replace(self, params={**self.params, **overrides})
-
-    def edge(self, chosen: dict) -> str:
-        """Empty if ``chosen`` lies inside the grid; else which edge, and what lies past it."""
-        if not self.grid or chosen not in self.grid or chosen not in (self.grid[0], self.grid[-1]):
-            return ""
-        first = chosen == self.grid[0]
-        value = ", ".join(f"{k}={v}" for k, v in chosen.items())
-        return f"{value} is the grid's {'first' if first else 'last'} value; past it: {self.beyond[0 if first else 1]}"
 
 
 @dataclass
@@ -153,7 +100,8 @@ def register(cls: type[Strategy]) -> type[Strategy]:
     """Add ``cls`` to :data:`STRATEGIES` under its ``name``; it must declare its own rows."""
     if "rows" not in vars(cls):
         raise TypeError(f"strategy {cls.__name__} declares no rows of its own (Strategy.rows)")
-    if STRATEGIES.get(cls.name, cls) is not cls:
+    known = STRATEGIES.get(cls.name, cls)
+    if (known.__module__, known.__qualname__) != (cls.__module__, cls.__qualname__):  # the same class reloaded is fine
         raise TypeError(f"two strategies are named {cls.name!r}: {STRATEGIES[cls.name].__name__} and {cls.__name__}")
     STRATEGIES[cls.name] = cls
     return cls

@@ -10,7 +10,8 @@ import torch
 
 from ...core.params import param, values_of
 from ...core.validation import ParameterError, check_range
-from .base import PANELS, BatchSignals, Method, Strategy, register
+from .base import BatchSignals, Strategy, register
+from .rows import PANELS, Method
 
 class ClassWiseEMA:
     """A global and a per-class exponential moving average of a per-sample signal.

@@ -9,7 +9,8 @@ from typing import ClassVar
 import torch
 
 from ...core.validation import ParameterError, check_range
-from .base import PANELS, BatchSignals, Method, Strategy, register
+from .base import BatchSignals, Strategy, register
+from .rows import PANELS, Method
 
 
 @register

@@ -9,7 +9,8 @@ import numpy as np
 import torch
 
 from ...core.validation import check_range
-from .base import PANELS, BatchSignals, Method, Strategy, register
+from .base import BatchSignals, Strategy, register
+from .rows import PANELS, Method
 
 
 @register

@@ -229,3 +229,28 @@ def test_the_committed_tables_are_those_of_the_run_the_committed_notebooks_show(
     verdicts = pd.read_csv(tables / "04_verdicts.csv", index_col=0)
     assert all(f"{method}" in shown for method in verdicts.index)
     assert all(verdict in shown for verdict in set(verdicts["LLKD is"]))
+
+
+def test_a_seeds_score_gets_a_seed_deviation_and_a_margin_root_two_tolerances(runs):
+    """Per-seed rows (runs, learning curves) drift by a seed's standard deviation, not by a mean's standard
+    error; LLKD's margin over a method is a difference of two means."""
+    a, b = runs
+    for folder in runs:
+        pd.DataFrame({"method": ["LLKD", "LLKD"], "seed": [0, 1], "test_macro_f1": [0.60, 0.64],
+                      "pool_used_mean": [0.5, 0.5]}).to_csv(folder / "tables" / "04_runs.csv", index=False)
+    comparison = compare_runs(a, b)
+    se, sd = comparison.tolerance, comparison.per_seed_tolerance
+    assert sd == pytest.approx(se * 10 ** 0.5)
+    runs_table = a / "tables" / "04_runs.csv"
+    frame = pd.read_csv(runs_table)
+    frame.loc[0, "test_macro_f1"] += 2 * se  # beyond a mean's tolerance, within a seed's
+    frame.loc[1, "pool_used_mean"] = 0.9  # not a score: reported, never failed on
+    frame.to_csv(runs_table, index=False)
+    edit(a, "04_verdicts.csv", "all pseudo-labels", "LLKD − method (mean over seeds)", 0.04 + 1.3 * se)  # < √2 se
+    comparison = compare_runs(a, b)
+    kinds = {(t.name, d.column): d.kind for t in comparison.tables for d in t.differences}
+    assert kinds == {("04_runs.csv", "test_macro_f1"): "within", ("04_runs.csv", "pool_used_mean"): "other",
+                     ("04_verdicts.csv", "LLKD − method (mean over seeds)"): "within"}
+    frame.loc[0, "test_macro_f1"] += 2 * sd
+    frame.to_csv(runs_table, index=False)
+    assert compare_runs(a, b).exit_code == 1

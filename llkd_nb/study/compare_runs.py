@@ -28,8 +28,11 @@ Each cell is:
 median over its methods of ``macro_f1_std / sqrt(seeds)``, from every reference table that has both
 columns: notebook 04's summary and robustness, notebook 05's cells). A rerun on fresh seeds would move
 a mean by about 1.4 of them, so a difference under one standard error is one that seed noise alone
-makes; a broken install (another teacher, other data, another student) moves scores by several. A
-reference with no such table has no measured seed noise, and every score must then match exactly.
+makes; a broken install (another teacher, other data, another student) moves scores by several. A score of
+one seed (a row named by its seed: runs, learning curves) gets one seed standard deviation (the median
+``macro_f1_std``), since a run that drifts moves by that much alone; a difference of two scores (LLKD's
+margin over a method) gets √2 times its kind's tolerance. A reference with no such table has no measured
+seed noise, and every score must then match exactly.
 
 The exit code is 1 when a verdict changed, a score lies out of tolerance, or the runs' tables do not
 line up (a table or a row missing from one of them), else 0. The committed tables are a snapshot that
@@ -48,7 +51,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
 from .cli import COMMITTED_TABLES
 
@@ -58,7 +60,8 @@ README_BLOCK = "compare-runs"  # README's <!-- report:compare-runs --> block
 
 TIMING = re.compile(r"second|minute", re.IGNORECASE)
 VERDICT = re.compile(r"LLKD is|verdict", re.IGNORECASE)
-SCORE = re.compile(r"accuracy|f1|auroc|LLKD − method|llkd_minus|_mean$", re.IGNORECASE)
+SCORE = re.compile(r"accuracy|f1|auroc|LLKD − method|llkd_minus", re.IGNORECASE)
+DIFFERENCE = re.compile(r"LLKD − method|llkd_minus", re.IGNORECASE)  # a difference of two scores
 NOT_SCORE = re.compile(r"_std$|std\b", re.IGNORECASE)
 LABELS = ("method", "condition", "teacher", "budget", "seed", "step", "bin")  # columns that name a row
 SHOWN_ROWS = 8  # rows listed per table and kind of difference (every failure is listed)
@@ -106,7 +109,8 @@ class TableComparison:
 class RunComparison:
     run: Path
     reference: Path
-    tolerance: float
+    tolerance: float  # on a mean over seeds
+    per_seed_tolerance: float  # on one seed's score
     tolerance_source: str
     tables: list[TableComparison]
     records: tuple[dict, dict]  # the run's and the reference's commit, machine, threads
@@ -147,7 +151,8 @@ class RunComparison:
     def header(self) -> str:
         run, reference = (_describe_record(r) for r in self.records)
         return (f"Run `{self.run.name}` ({run}) against `{self.reference.name}` ({reference}). "
-                f"Tolerance on scores: ±{self.tolerance:.4f}, {self.tolerance_source}.")
+                f"Tolerance on scores: ±{self.tolerance:.4f} on a mean over seeds, ±{self.per_seed_tolerance:.4f} on one "
+                f"seed's, √2 times either on a difference of two; {self.tolerance_source}.")
 
     def markdown(self) -> str:
         """The summary: who against whom, the tolerance, the per-table counts, the sentence (README's block)."""
@@ -226,20 +231,21 @@ def run_record(folder: Path) -> dict:
     return json.loads(records[-1].read_text()) if records else {}
 
 
-def seed_tolerance(tables: dict[str, Path]) -> tuple[float, str]:
-    """One seed standard error of a method's mean test macro-F1: the median over the rows of every table with
-    ``macro_f1_std`` and ``seeds`` (the module docstring says why)."""
-    errors, sources = [], []
+def seed_tolerance(tables: dict[str, Path]) -> tuple[float, float, str]:
+    """One seed standard error of a method's mean test macro-F1 and one seed standard deviation: medians over
+    the rows of every table with ``macro_f1_std`` and ``seeds`` (the module docstring says why)."""
+    errors, deviations, sources = [], [], []
     for name, path in tables.items():
         frame = pd.read_csv(path)
         if {"macro_f1_std", "seeds"} <= set(frame.columns):
             rows = frame[(frame["seeds"] > 1) & frame["macro_f1_std"].notna()]
             errors += list(rows["macro_f1_std"] / rows["seeds"] ** 0.5)
+            deviations += list(rows["macro_f1_std"])
             sources.append(name)
     if not errors:
-        return 0.0, "no seed noise in the reference (no table with macro_f1_std and seeds): scores must match exactly"
+        return 0.0, 0.0, "no seed noise in the reference (no table with macro_f1_std and seeds): scores must match exactly"
     tolerance = float(pd.Series(errors).median())
-    return tolerance, (f"one seed standard error of a method's mean test macro-F1 in the reference, the median of "
+    return tolerance, float(pd.Series(deviations).median()), (f"one seed standard error of a method's mean test macro-F1 in the reference, the median of "
                        f"macro_f1_std / √seeds over {len(errors)} rows of {', '.join(sources)}")
 
 
@@ -276,19 +282,22 @@ def _kind(column: str, run, reference, tolerance: float) -> str | None:
     if VERDICT.search(column):
         return "verdict"
     if SCORE.search(column) and not NOT_SCORE.search(column) and a is not None and b is not None:
+        tolerance *= math.sqrt(2) if DIFFERENCE.search(column) else 1.0
         return "within" if abs(a - b) <= tolerance + 1e-12 else "out"
     if SCORE.search(column) and not NOT_SCORE.search(column) and (a is None) != (b is None):
         return "out"  # a score on one side, none on the other
     return "other"
 
 
-def compare_table(name: str, run: Path, reference: Path, tolerance: float) -> TableComparison:
+def compare_table(name: str, run: Path, reference: Path, tolerance: float, per_seed_tolerance: float) -> TableComparison:
     result = TableComparison(name)
     a, b = pd.read_csv(run), pd.read_csv(reference)
     labels_a, labels_b = _labels(a), _labels(b)
     if labels_a != labels_b:
         result.problems.append(f"rows named by {labels_a} here and {labels_b} in the reference")
         return result
+    if "seed" in labels_b:  # one seed's scores, not means over seeds
+        tolerance = per_seed_tolerance
     names_a, names_b = _row_names(a, labels_a), _row_names(b, labels_b)
     if len(set(names_a)) == len(names_a) and len(set(names_b)) == len(names_b):
         only_a, only_b = [n for n in names_a if n not in names_b], [n for n in names_b if n not in names_a]
@@ -327,16 +336,17 @@ def compare_runs(run: str | Path, reference: str | Path) -> RunComparison:
     """Every table of ``run`` against ``reference`` (a run folder, or a snapshot of one)."""
     run, reference = Path(run), Path(reference)
     ours, theirs = tables_of(run), tables_of(reference)
-    tolerance, source = seed_tolerance(theirs)
+    tolerance, per_seed_tolerance, source = seed_tolerance(theirs)
     tables = []
     for name in sorted(set(ours) | set(theirs)):
         if name not in ours or name not in theirs:
             table = TableComparison(name)
             table.problems.append("missing here" if name not in ours else "not in the reference")
         else:
-            table = compare_table(name, ours[name], theirs[name], tolerance)
+            table = compare_table(name, ours[name], theirs[name], tolerance, per_seed_tolerance)
         tables.append(table)
-    return RunComparison(run, reference, tolerance, source, tables, (run_record(run), run_record(reference)))
+    return RunComparison(run, reference, tolerance, per_seed_tolerance, source, tables,
+                         (run_record(run), run_record(reference)))
 
 
 def write_snapshot(run_dir: str | Path, root: str | Path = COMMITTED) -> Path:
@@ -363,8 +373,9 @@ def write_snapshot(run_dir: str | Path, root: str | Path = COMMITTED) -> Path:
 def resolve_run(run: Path, runs_dir: Path) -> Path:
     """A run folder as given, or the folder ``runs_dir/<name>`` of the study file given."""
     if run.suffix in (".yaml", ".yml") and run.is_file():
-        name = yaml.safe_load(run.read_text()).get("name") or "default"
-        return runs_dir / name
+        from .config import load_study
+
+        return runs_dir / load_study(run).run.name  # the name it sets, or the one of the study it extends
     return run
 
 

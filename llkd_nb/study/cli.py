@@ -63,7 +63,6 @@ PROGRESS_BAR = re.compile(r"\d+%\|")
 
 DEFAULT_NOTES = [REPO_NOTEBOOKS.parent / "README.md",
                  *(REPO_NOTEBOOKS.parent / "papers" / name for name in ("method.md", "results.md", "workshop.md"))]
-COMMITTED_TABLES = REPO_NOTEBOOKS.parent / "papers" / "runs"  # the committed runs' tables, by run name
 
 # The kernel's own log (e.g. ipykernel's notice that it talks over local TCP) is not the study's output.
 QUIET_KERNEL = ["--log-level=ERROR"]
@@ -229,9 +228,10 @@ def main(argv: list[str] | None = None) -> int:
     report.add_argument("--output", type=Path, default=REPO_NOTEBOOKS.parent / "papers" / "results.md")
     report.add_argument("--readme", type=lambda v: Path(v) if v else None, default=REPO_NOTEBOOKS.parent / "README.md",
                         help="also rewrite this file's <!-- report:<run> --> blocks (--readme '' to skip)")
-    report.add_argument("--tables", type=lambda v: Path(v) if v else None, default=COMMITTED_TABLES,
-                        help="also copy each run's tables and record to <this>/<run>/, the committed tables that "
-                             "`llkd-nb compare-runs` checks a reproduction against (--tables '' to skip)")
+    report.add_argument("--tables", type=Path, help="also copy each run's tables and record to <this>/<run>/, the "
+                        "committed tables that `llkd-nb compare-runs` checks a reproduction against (default: "
+                        "papers/runs/ beside the notes)")
+    report.add_argument("--no-tables", action="store_true", help="do not copy the tables")
     compare = commands.add_parser("compare-runs", help="compare a run's tables with the committed ones or another "
                                                        "run's: exit 1 on a changed verdict or a score out of tolerance")
     compare.add_argument("run", type=Path, help="a run folder (e.g. runs/default), or the study file that made it")
@@ -289,10 +289,11 @@ def main(argv: list[str] | None = None) -> int:
                     text = replace_block(text, f"{run.name}:time", time_block(run))
             args.readme.write_text(text)
             print(f"wrote the README blocks of {', '.join(run.name for run in args.runs)} in {args.readme}")
-        if args.tables is not None:
-            from .compare_runs import write_snapshot
+        if not args.no_tables:
+            from .compare_runs import COMMITTED, write_snapshot
 
-            print("wrote the tables of " + ", ".join(str(write_snapshot(run, args.tables)) for run in args.runs))
+            root = args.tables or COMMITTED
+            print("wrote the tables of " + ", ".join(str(write_snapshot(run, root)) for run in args.runs))
         print(f"wrote {args.output}")
     elif args.command == "compare-runs":
         from .compare_runs import command
@@ -312,9 +313,11 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     elif args.command == "params":
         from .config import write_parameters
+        from .report import write_method_tables
 
         root = REPO_NOTEBOOKS.parent
-        changed = write_parameters(args.notebooks_dir, args.study_file, (root / "README.md", root / "papers" / "method.md"))
+        changed = write_parameters(args.notebooks_dir, args.study_file)
+        changed += write_method_tables([root / "README.md", root / "papers" / "method.md"])
         print("rewrote: " + (", ".join(str(p) for p in changed) if changed else "nothing (already in sync)"))
     elif args.command == "site":
         from .site import build_site

@@ -52,9 +52,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .cli import COMMITTED_TABLES
 
-COMMITTED = COMMITTED_TABLES  # papers/runs/<run name>/: the committed runs' tables
+COMMITTED = Path(__file__).resolve().parents[2] / "papers" / "runs"  # the committed runs' tables, by run name
 SNAPSHOT_RECORD = "run.json"  # in a snapshot: the run's commit, machine and threads
 README_BLOCK = "compare-runs"  # README's <!-- report:compare-runs --> block
 

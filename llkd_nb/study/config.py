@@ -330,14 +330,10 @@ def study_yaml() -> str:
     return "\n".join(lines).lstrip("\n") + "\n"
 
 
-def write_parameters(notebooks_dir: str | Path, study_file: str | Path, method_docs: tuple[Path, ...] = ()) -> list[Path]:
+def write_parameters(notebooks_dir: str | Path, study_file: str | Path) -> list[Path]:
     """Rewrite every notebook's parameters cell (outputs untouched) and the default study file from
-    the dataclasses, and the method table of each of ``method_docs`` from the strategies' rows; returns the
-    files that changed."""
+    the dataclasses; returns the files that changed."""
     import nbformat
-
-    from ..experiments.methods import methods_markdown
-    from .report import replace_block
 
     changed = []
     for notebook in NOTEBOOKS:
@@ -352,9 +348,4 @@ def write_parameters(notebooks_dir: str | Path, study_file: str | Path, method_d
     if not study_file.exists() or study_file.read_text() != study_yaml():
         study_file.write_text(study_yaml())
         changed.append(study_file)
-    for doc in method_docs:
-        text = doc.read_text()
-        if text != (updated := replace_block(text, "methods", methods_markdown())):
-            doc.write_text(updated)
-            changed.append(doc)
     return changed

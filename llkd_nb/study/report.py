@@ -279,6 +279,20 @@ def readme_block(run_dir: str | Path) -> str:
     return readme_summary(run) if (run / "tables" / "04_summary.csv").exists() else readme_rule(run)
 
 
+def write_method_tables(docs: list[Path]) -> list[Path]:
+    """Rewrite the ``<!-- report:methods -->`` block of each of ``docs`` from the strategies' rows
+    (``llkd-nb params``); returns the files that changed."""
+    from ..experiments.methods import methods_markdown
+
+    changed = []
+    for doc in docs:
+        text = doc.read_text()
+        if text != (updated := replace_block(text, "methods", methods_markdown())):
+            doc.write_text(updated)
+            changed.append(doc)
+    return changed
+
+
 def replace_block(text: str, name: str, body: str) -> str:
     """``text`` with the block between ``<!-- report:<name> -->`` and ``<!-- /report:<name> -->`` set to ``body``."""
     start, end = f"<!-- report:{name} -->", f"<!-- /report:{name} -->"

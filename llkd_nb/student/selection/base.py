@@ -37,6 +37,7 @@ import torch
 from ...core.validation import ParameterError, check_types
 from .rows import PANELS, Method
 
+
 @dataclass
 class BatchSignals:
     """What a strategy sees of one batch (all detached)."""

@@ -1,4 +1,4 @@
-"""Co-teaching-style small-loss selection."""
+"""Co-teaching-style small-loss selection: trust the samples the student finds easy."""
 
 from __future__ import annotations
 

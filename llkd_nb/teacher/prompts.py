@@ -68,16 +68,17 @@ class PromptTemplate:
         for part, allowed, needed in (("user", self.USER_FIELDS, {"labels", "text"} | ({"examples"} if with_examples else set())),
                                       ("example", self.EXAMPLE_FIELDS, self.EXAMPLE_FIELDS if with_examples else set())):
             try:
-                fields = {name for _, name, _, _ in string.Formatter().parse(getattr(self, part)) if name is not None}
+                names = [name for _, name, _, _ in string.Formatter().parse(getattr(self, part)) if name is not None]
             except ValueError as error:
                 raise ParameterError(f"{where}: its {part} message is not a valid template ({error})") from None
+            fields = set(names)
             if unknown := fields - allowed:
                 raise ParameterError(f"{where}: its {part} message has field(s) {sorted(unknown)}; it may use "
                                      f"{sorted(allowed)} (write a literal brace as {{{{ or }}}})")
             if missing := needed - fields:
                 raise ParameterError(f"{where}: its {part} message lacks the field(s) {sorted(missing)}")
-        if sum(name == "text" for _, name, _, _ in string.Formatter().parse(self.user)) > 1:
-            raise ParameterError(f"{where}: its user message names {{text}} twice; the prompt is split at the text")
+            if part == "user" and names.count("text") > 1:
+                raise ParameterError(f"{where}: its user message names {{text}} twice; the prompt is split at the text")
 
     def user_message(self, task: str, verbalizers: list[str] | tuple[str, ...],
                      examples: list[tuple[str, str]] | tuple = (), text: str = _PLACEHOLDER) -> str:

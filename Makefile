@@ -87,6 +87,7 @@ test: setup setup-llama-cpp
 bench: setup setup-llama-cpp
 	$(BIN)/python benchmarks/teacher_throughput.py --texts 32 --server-texts 1 --readme README.md
 	$(BIN)/python benchmarks/training_step.py --readme README.md
+	$(BIN)/python benchmarks/sweep.py --readme README.md
 
 # On a machine with a CUDA GPU and a CUDA build of torch: the in-process teacher at the paper's size.
 bench-gpu: setup

@@ -49,7 +49,7 @@ def test_tuning_picks_the_best_validation_score_and_is_reused(tmp_path, artifact
     def no_training(*args, **kwargs):
         raise AssertionError("a valid saved tuning must be reused, not recomputed")
 
-    monkeypatch.setattr(tuning, "train_run", no_training)
+    monkeypatch.setattr(tuning, "train_runs", no_training)
     assert tune_all([method], artifact, CONFIG, [100, 101], tmp_path, progress=False)[method.name] == first
     with pytest.raises(AssertionError, match="must be reused"):  # another budget invalidates the saved choice
         tune_all([method], artifact, TrainConfig(**{**CONFIG.__dict__, "max_steps": 4}), [100, 101], tmp_path, progress=False)
@@ -77,7 +77,7 @@ def test_the_shared_learning_rate_is_tuned_once_on_all_pseudo_labels_and_reused(
     assert list(table.index) == ["lr=0.0001", "lr=0.01"] and table["chosen"].sum() == 1
     assert tuned.chosen == {"lr": float(table["validation macro-F1"].idxmax().split("=")[1])}
     assert (tmp_path / "tuning" / "learning_rate.json").exists()
-    monkeypatch.setattr(tuning, "train_run", lambda *a, **k: pytest.fail("retrained a saved learning rate"))
+    monkeypatch.setattr(tuning, "train_runs", lambda *a, **k: pytest.fail("retrained a saved learning rate"))
     assert tuning.tune_learning_rate(method, artifact, CONFIG, [100, 101], tmp_path, grid=(1e-4, 1e-2)).chosen == tuned.chosen
     with pytest.raises(pytest.fail.Exception):  # another grid is another search
         tuning.tune_learning_rate(method, artifact, CONFIG, [100, 101], tmp_path, grid=(1e-4, 3e-2))

@@ -22,8 +22,9 @@ from ..core.validation import ParameterError, check_types
 from ..student.training import DataFeatures, TrainConfig, TrainingData, validation_score
 from ..teacher.artifacts import TeacherArtifact
 from .methods import CEILING_ROW, LLKD_ROW, UNWEIGHTED_ROW, Method
-from .runcache import RunCache, train_run
+from .runcache import RunCache
 from .stats import PairedDifference, holm_correct, paired_difference, seed_interval
+from .sweep import RunRequest, train_runs
 
 
 @dataclass
@@ -153,29 +154,29 @@ def verdict_table(differences: dict[str, PairedDifference], reference: str = LLK
 
 def run_methods(artifact: TeacherArtifact, methods: list[Method], seeds: list[int], config: TrainConfig,
                 features: DataFeatures | None = None, progress: bool = True, cache: RunCache | None = None) -> Comparison:
-    """Train every method on every seed (same artifact, student, budget, protocol); a progress bar
-    over runs. Features are computed once and shared; runs found in ``cache`` are not trained again."""
+    """Train every method on every seed (same artifact, student, budget, protocol) as one sweep (in parallel
+    where the executor has workers); a progress bar over runs. Features are computed once and shared; runs
+    found in ``cache`` are not trained again."""
     from tqdm.auto import tqdm
 
     if not seeds:
         raise ValueError("at least one seed is needed")
     data = {t: TrainingData.from_artifact(artifact, t, config.model_selection) for t in {m.targets for m in methods}}
     features = features or DataFeatures.encode(next(iter(data.values())), config)
+    plan = [(method, seed) for method in methods for seed in seeds]
+    requests = [RunRequest(data[method.targets], method.strategy, method.params, replace(config, seed=seed))
+                for method, seed in plan]
+    with tqdm(total=len(plan), desc="training runs", disable=not progress, unit="run") as bar:
+        finished = train_runs(requests, features, cache, on_run=lambda: bar.update(1))
     rows, predictions, curves = [], {}, {}
-    with tqdm(total=len(methods) * len(seeds), desc="training runs", disable=not progress, unit="run") as bar:
-        for method in methods:
-            for seed in seeds:
-                bar.set_postfix_str(f"{method.name} / seed {seed}")
-                result = train_run(data[method.targets], method.strategy, method.params, replace(config, seed=seed),
-                                   features, cache)
-                costs = result.costs
-                rows.append({"method": method.name, "seed": seed, "status": result.status, **result.metrics,
-                             "best_step": result.best_step, "optimizer_steps": costs.optimizer_steps,
-                             "gradient_samples": costs.gradient_samples, "training_forwards": costs.training_forwards,
-                             "seconds": result.seconds})
-                predictions[(method.name, seed)] = result.test_proba
-                curves[(method.name, seed)] = result.evals
-                bar.update(1)
+    for (method, seed), result in zip(plan, finished):
+        costs = result.costs
+        rows.append({"method": method.name, "seed": seed, "status": result.status, **result.metrics,
+                     "best_step": result.best_step, "optimizer_steps": costs.optimizer_steps,
+                     "gradient_samples": costs.gradient_samples, "training_forwards": costs.training_forwards,
+                     "seconds": result.seconds})
+        predictions[(method.name, seed)] = result.test_proba
+        curves[(method.name, seed)] = result.evals
     runs = pd.DataFrame(rows).reindex(columns=[
         "method", "seed", "status", "test_accuracy", "test_macro_f1", "val_target_macro_f1", "val_gold_macro_f1",
         "fraction_used", "best_step", *COST_COLUMNS])

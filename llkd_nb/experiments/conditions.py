@@ -239,12 +239,12 @@ def run_conditions(conditions: list[Condition], methods: list[Method], budgets: 
             data = TrainingData.from_artifact(artifact, "pseudo", config.model_selection)
             for budget in budgets:
                 budget_config = replace(config, max_steps=budget)
-                chosen = {}
-                for method in methods:
-                    if tune_methods and method.grid:
-                        chosen[method.name] = tune(method, data, features, budget_config, tuning_seeds, cache=cache).chosen
-                        tuning_rows.append({"condition": condition.name, "budget": budget, "method": method.name,
-                                            "params": chosen[method.name], "edge": method.edge(chosen[method.name])})
+                tunable = [method for method in methods if tune_methods and method.grid]
+                chosen = {name: t.chosen for name, t in tune(tunable, data, features, budget_config, tuning_seeds,
+                                                             cache=cache).items()}
+                tuning_rows += [{"condition": condition.name, "budget": budget, "method": method.name,
+                                 "params": chosen[method.name], "edge": method.edge(chosen[method.name])}
+                                for method in tunable]
                 comparison = run_methods(artifact, with_tuned(methods, chosen), seeds, budget_config, features,
                                          progress=False, cache=cache)
                 run_frames.append(comparison.runs.assign(condition=condition.name, kind=condition.kind, budget=budget))

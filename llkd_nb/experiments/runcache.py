@@ -192,18 +192,12 @@ class RunCache:
         Path(tmp).replace(self._path(key))
 
 
-def train_run(data: TrainingData, strategy: str, params: dict, config: TrainConfig, features: DataFeatures,
-              cache: RunCache | None = None) -> FinishedRun:
-    """One training run of ``strategy(**params)`` on ``data``, from ``cache`` when it holds it."""
-    key = cache.key(data, strategy, params, config) if cache is not None else None
-    if cache is not None and (found := cache.get(key, config.model_selection)) is not None:
-        return found.under(config.model_selection)
+def train_once(data: TrainingData, strategy: str, params: dict, config: TrainConfig,
+               features: DataFeatures) -> FinishedRun:
+    """One training run of ``strategy(**params)`` on ``data``, trained now (the cache is the caller's:
+    :func:`llkd_nb.experiments.sweep.train_runs`)."""
     result = train_student(data, make_strategy(strategy, **params), config, features)
     checkpoints = {criterion: {"step": c.step, "metrics": c.metrics, "test_proba": c.test_proba}
                    for criterion, c in result.checkpoints.items()}
-    run = FinishedRun(checkpoints=checkpoints, model_selection=config.model_selection, status=result.status,
-                      costs=result.costs, seconds=result.seconds, evals=result.evals)
-    if cache is not None:
-        cache.put(key, run)
-        cache.trained += 1
-    return run
+    return FinishedRun(checkpoints=checkpoints, model_selection=config.model_selection, status=result.status,
+                       costs=result.costs, seconds=result.seconds, evals=result.evals)

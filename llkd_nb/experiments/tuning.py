@@ -22,7 +22,8 @@ from ..core.params import values_of
 from ..student.training import DataFeatures, TrainConfig, TrainingData, validation_score
 from ..teacher.artifacts import TeacherArtifact
 from .methods import Method
-from .runcache import RunCache, run_code, train_run
+from .runcache import FinishedRun, RunCache, run_code
+from .sweep import RunRequest, train_runs
 
 
 @dataclass
@@ -77,22 +78,26 @@ def tuning_key(method: Method, config: TrainConfig, seeds: list[int], artifact: 
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def tune(method: Method, data: TrainingData, features: DataFeatures, config: TrainConfig, seeds: list[int],
-         key: str = "", on_run=None, cache: RunCache | None = None) -> Tuned:
-    """Train every candidate of ``method.grid`` on every seed of ``seeds`` and pick the best by
-    validation. A candidate that starved on any tuning seed is never chosen. ``on_run()`` is called
-    after each training run (progress)."""
-    candidates = []
-    for overrides in method.grid:
-        scores = []
-        for seed in seeds:
-            result = train_run(data, method.strategy, {**method.params, **overrides}, replace(config, seed=seed),
-                               features, cache)
-            scores.append(None if result.starved else result.metrics[validation_score(config.model_selection)])
-            if on_run is not None:
-                on_run()
-        candidates.append({"params": dict(overrides), "scores": scores})
-    return _best(method.name, candidates, seeds, key, config.model_selection)
+def _score(run: FinishedRun, model_selection: str) -> float | None:
+    return None if run.starved else run.metrics[validation_score(model_selection)]
+
+
+def tune(methods: list[Method], data: TrainingData, features: DataFeatures, config: TrainConfig, seeds: list[int],
+         keys: dict[str, str] | None = None, on_run=None, cache: RunCache | None = None) -> dict[str, Tuned]:
+    """Train every candidate of each method's grid on every seed of ``seeds`` (one sweep: in parallel where
+    the executor has workers) and pick each method's best by validation. A candidate that starved on any
+    tuning seed is never chosen. ``keys``: method name -> its tuning key, recorded with the choice;
+    ``on_run()`` is called after each training run (progress)."""
+    requests = [RunRequest(data, method.strategy, {**method.params, **overrides}, replace(config, seed=seed))
+                for method in methods for overrides in method.grid for seed in seeds]
+    runs = iter(train_runs(requests, features, cache, on_run))
+    results = {}
+    for method in methods:
+        candidates = [{"params": dict(overrides), "scores": [_score(next(runs), config.model_selection) for _ in seeds]}
+                      for overrides in method.grid]
+        results[method.name] = _best(method.name, candidates, seeds, (keys or {}).get(method.name, ""),
+                                     config.model_selection)
+    return results
 
 
 def _best(name: str, candidates: list[dict], seeds: list[int], key: str, model_selection: str) -> Tuned:
@@ -118,12 +123,11 @@ def tune_learning_rate(method: Method, artifact: TeacherArtifact, config: TrainC
         return saved
     data = TrainingData.from_artifact(artifact, method.targets, config.model_selection)
     features = features or DataFeatures.encode(data, config)
-    candidates = []
-    for lr in grid:
-        runs = [train_run(data, method.strategy, method.params, replace(config, lr=lr, seed=seed), features, cache)
-                for seed in seeds]
-        candidates.append({"params": {"lr": lr}, "scores": [
-            None if run.starved else run.metrics[validation_score(config.model_selection)] for run in runs]})
+    requests = [RunRequest(data, method.strategy, method.params, replace(config, lr=lr, seed=seed))
+                for lr in grid for seed in seeds]
+    runs = iter(train_runs(requests, features, cache))
+    candidates = [{"params": {"lr": lr}, "scores": [_score(next(runs), config.model_selection) for _ in seeds]}
+                  for lr in grid]
     tuned = _best(LEARNING_RATE, candidates, seeds, key, config.model_selection)
     tuned.save(run_dir)
     return tuned
@@ -150,8 +154,9 @@ def tune_all(methods: list[Method], artifact: TeacherArtifact, config: TrainConf
         features = features or DataFeatures.encode(data, config)
         total = sum(len(m.grid) for m, _ in pending) * len(seeds)
         with tqdm(total=total, desc="tuning runs", unit="run", disable=not progress) as bar:
-            for method, key in pending:
-                results[method.name] = tune(method, data, features, config, seeds, key, on_run=lambda: bar.update(1),
-                                            cache=cache)
-                results[method.name].save(run_dir)
+            found = tune([m for m, _ in pending], data, features, config, seeds, {m.name: k for m, k in pending},
+                         on_run=lambda: bar.update(1), cache=cache)
+        for name, tuned in found.items():
+            tuned.save(run_dir)
+            results[name] = tuned
     return results

@@ -29,6 +29,7 @@ from ..core.validation import ParameterError, check_range, check_types
 from ..experiments.analysis import AnalysisConfig
 from ..experiments.compare import ComparisonConfig
 from ..experiments.conditions import ConditionsConfig
+from ..experiments.sweep import check_executor, make_executor, use_executor
 from ..student.selection import STRATEGIES
 from ..student.training import TrainConfig
 from ..teacher.config import TeacherConfig
@@ -42,15 +43,21 @@ class RunConfig:
     """The run itself: its name, which notebooks, progress bars, CPU threads.
 
     ``threads`` is a fixed number, not "every core": a run on a machine with more cores gives the same
-    tables as one with fewer. The default, 2, is the core count of the machine the committed runs and CI
+    tables as one with fewer; ``workers`` trains that many runs at once (:mod:`llkd_nb.experiments.sweep`),
+    with the same tables. The default, 2, is the core count of the machine the committed runs and CI
     use, where it is also torch's own default, so their numbers stay as they were; a study sets another
     count where a machine has cores to spare (its tables are then those of that count)."""
 
     name: str = param("default", "results go to runs/<name>/")
     notebooks: list = param([1, 2, 3, 4], "which notebooks to run, in order")
     progress: bool = param(True, "progress bars while running (committed notebooks keep none)")
-    threads: int = param(2, "CPU threads of torch and the BLAS libraries in every notebook: results are "
-                            "bit-identical only at the same count (and CPU kind)")
+    threads: int = param(2, "CPU threads of torch and the BLAS libraries in every notebook and every worker: "
+                            "results are bit-identical only at the same count (and CPU kind)")
+    workers: int | None = param(None, "training runs at once, each on `threads` threads (None: as many as this "
+                                      "machine's cores hold, at least 1)")
+    executor: str = param("processes", "who trains the runs: processes (this machine) or dask (a Dask cluster)")
+    dask_address: str | None = param(None, "executor dask: the scheduler's address, e.g. tcp://host:8786 "
+                                           "(None: a local Dask cluster of `workers` processes)")
 
     def __post_init__(self) -> None:
         check_types(self)
@@ -59,6 +66,9 @@ class RunConfig:
         if not self.notebooks or any(n not in range(1, len(NOTEBOOKS) + 1) for n in self.notebooks):
             raise ParameterError(f"notebooks must list numbers among 1-{len(NOTEBOOKS)}, got {self.notebooks!r}")
         check_range("threads", self.threads, 1, None)
+        if self.workers is not None:
+            check_range("workers", self.workers, 1, None)
+        check_executor(self.executor, self.workers, self.threads, self.dask_address)
 
 
 # A strategy with study keys (LLKD's) is a section of its own, named after it: a new strategy's keys reach the
@@ -71,15 +81,16 @@ SECTIONS: dict[str, type] = {
 CLI_KEYS = ("name", "notebooks")  # read by `llkd-nb run`, not by a notebook
 
 RUN_KEYS = ["progress", "threads"]  # what every notebook reads of the run: its progress bars, its thread count
+SWEEP_KEYS = RUN_KEYS + ["workers", "executor", "dask_address"]  # and a notebook that trains sweeps, who trains them
 
 # Which parameters each notebook declares: whole sections (None) or some of their fields.
 NOTEBOOKS: dict[str, dict[str, list[str] | None]] = {
     "01_teacher_labeling": {"run": RUN_KEYS, "data": None, "teacher": None},
     "02_confidence_analysis": {"run": RUN_KEYS, "analysis": None, "train": None},
-    "03_llkd_training": {"run": RUN_KEYS, "train": None, "llkd": None, "comparison": ["tune", "tuning_seeds"]},
-    "04_baseline_comparison": {"run": RUN_KEYS, "train": None, **dict.fromkeys(STRATEGY_SECTIONS), "comparison": None},
+    "03_llkd_training": {"run": SWEEP_KEYS, "train": None, "llkd": None, "comparison": ["tune", "tuning_seeds"]},
+    "04_baseline_comparison": {"run": SWEEP_KEYS, "train": None, **dict.fromkeys(STRATEGY_SECTIONS), "comparison": None},
     "05_when_llkd_helps": {
-        "run": RUN_KEYS, "data": None,
+        "run": SWEEP_KEYS, "data": None,
         "teacher": [f.name for f in study_fields(TeacherConfig) if f.name != "num_examples"],  # few_shot sets it
         "train": None, "llkd": None,  # its rows: LLKD and the simpler selections (conditions.CONDITION_IDS)
         "comparison": ["seeds", "tune", "tuning_seeds", "bootstrap_replicates"],
@@ -258,7 +269,7 @@ def open_notebook(namespace: dict, notebook: str, runs_dir: str | Path = RUNS_DI
     The study is the file ``study_file`` names, else the study of the run folder ``run_dir`` names, else
     the one ``llkd-nb run`` last ran this notebook with (after ``make workshop``, the workshop's), else the
     defaults; a shown key set to a value (not ``None``) replaces the study's. The run folder is ``run_dir``,
-    else that run's folder (``runs/<the study's name>``). The notebook runs on the study's ``threads``."""
+    else that run's folder (``runs/<the study's name>``). The notebook runs on the study's ``threads``, its sweeps on the study's executor."""
     from ..core.runinfo import prepare_run, use_threads
 
     missing = [key for key in ["study_file", "run_dir", *SHOWN[notebook]] if key not in namespace]
@@ -278,6 +289,7 @@ def open_notebook(namespace: dict, notebook: str, runs_dir: str | Path = RUNS_DI
         print("(Keys set in the parameters cell change this run folder's results: set run_dir to a folder of "
               "your own to keep the study's run as it is.)")
     use_threads(study.run.threads)  # before the record, which names the count in force
+    use_executor(make_executor(study.run.executor, study.run.workers, study.run.threads, study.run.dask_address))
     return study, prepare_run(run_dir, notebook, study.values_for(notebook))
 
 

@@ -1,0 +1,130 @@
+"""Sweeps: the same runs give the same tables serially, on local worker processes and on Dask's in-process
+cluster; an interrupted or broken parallel sweep keeps every finished run and trains only the missing ones
+when run again; the executor keys fail clearly."""
+
+import numpy as np
+import pandas as pd
+import psutil
+import pytest
+import torch
+
+from llkd_nb.core.validation import ParameterError
+from llkd_nb.experiments.compare import run_methods
+from llkd_nb.experiments.methods import Method
+from llkd_nb.experiments.runcache import RunCache
+from llkd_nb.experiments.sweep import (
+    DaskCluster, LocalProcesses, Serial, WorkerLost, available_cores, check_executor, make_executor, use_executor,
+)
+from llkd_nb.student.training import TrainConfig
+
+CONFIG = TrainConfig(max_length=16, batch_size=4, max_steps=3, num_evals=1, device="cpu")
+METHODS = [Method("all", "all pseudo-labels", "all"), Method("fixed", "fixed", "fixed_threshold", {"threshold": 0.3}),
+           Method("llkd", "LLKD", "llkd")]
+SEEDS = [0, 1]
+RUNS = len(METHODS) * len(SEEDS)
+
+
+@pytest.fixture(scope="module")
+def artifact(random_teacher_artifact):
+    return random_teacher_artifact(pool_size=16, validation_size=10, test_size=8)
+
+
+@pytest.fixture
+def executor():
+    """Run the test body's sweeps on an executor it sets, then put back the serial default."""
+    yield lambda chosen: use_executor(chosen)
+    use_executor(Serial())
+
+
+def _sweep(artifact):
+    return run_methods(artifact, METHODS, SEEDS, CONFIG, progress=False)
+
+
+def test_serial_local_workers_and_dask_give_identical_tables(artifact, executor):
+    threads = torch.get_num_threads()  # every worker trains at the driver's count, as the study makes it
+    tables = {}
+    for name, chosen in (("serial", Serial()), ("2 local workers", LocalProcesses(2, threads)),
+                         ("dask in-process", DaskCluster(None, 1, threads, processes=False))):
+        executor(chosen)
+        tables[name] = _sweep(artifact)
+        if isinstance(chosen, DaskCluster):
+            chosen.client().close()
+    serial = tables.pop("serial")
+    for name, table in tables.items():
+        pd.testing.assert_frame_equal(table.runs.drop(columns="seconds"), serial.runs.drop(columns="seconds"),
+                                      obj=name)
+        for key, proba in serial.predictions.items():
+            np.testing.assert_array_equal(table.predictions[key], proba, err_msg=f"{name}: {key}")
+            pd.testing.assert_frame_equal(table.curves[key], serial.curves[key], obj=f"{name}: {key}")
+
+
+def test_an_interrupted_parallel_sweep_trains_only_the_missing_runs(tmp_path, artifact, executor):
+    executor(LocalProcesses(2, 1))
+    cache = RunCache(tmp_path)
+    seen = {"runs": 0}
+
+    def stop_after_two():
+        seen["runs"] += 1
+        if seen["runs"] == 2:
+            raise KeyboardInterrupt  # the kernel is stopped while the other worker still trains
+
+    from llkd_nb.experiments import sweep
+
+    with pytest.raises(KeyboardInterrupt):
+        sweep.train_runs(_requests(artifact), _features(artifact), cache, on_run=stop_after_two)
+    kept = len(list(tmp_path.glob("*.npz")))
+    assert kept == 2 and not list(tmp_path.glob("*.tmp*"))
+    resumed = RunCache(tmp_path)
+    run_methods(artifact, METHODS, SEEDS, CONFIG, progress=False, cache=resumed)
+    assert resumed.trained == RUNS - kept
+
+
+def test_a_worker_that_dies_is_reported_and_the_finished_runs_stay_cached(tmp_path, artifact, executor):
+    executor(LocalProcesses(2, 1))
+    cache = RunCache(tmp_path)
+    from llkd_nb.experiments import sweep
+
+    def kill_a_worker():
+        if cache.trained == 1:
+            workers = [p for p in psutil.Process().children(recursive=True)
+                       if any("spawn_main" in part for part in p.cmdline())]
+            workers[0].kill()
+
+    with pytest.raises(WorkerLost, match="died while training.*trains only the missing ones"):
+        sweep.train_runs(_requests(artifact), _features(artifact), cache, on_run=kill_a_worker)
+    kept = len(list(tmp_path.glob("*.npz")))
+    assert 1 <= kept < RUNS
+    resumed = RunCache(tmp_path)
+    run_methods(artifact, METHODS, SEEDS, CONFIG, progress=False, cache=resumed)
+    assert resumed.trained == RUNS - kept
+
+
+def _requests(artifact):
+    from llkd_nb.experiments.sweep import RunRequest
+    from llkd_nb.student.training import TrainingData
+
+    data = TrainingData.from_artifact(artifact)
+    return [RunRequest(data, m.strategy, m.params, TrainConfig(**{**CONFIG.__dict__, "seed": seed}))
+            for m in METHODS for seed in SEEDS]
+
+
+def _features(artifact):
+    from llkd_nb.student.training import DataFeatures, TrainingData
+
+    return DataFeatures.encode(TrainingData.from_artifact(artifact), CONFIG)
+
+
+def test_executor_keys_fail_clearly():
+    with pytest.raises(ParameterError, match="exceeds this machine's"):
+        check_executor("processes", available_cores() + 1, 1)
+    with pytest.raises(ParameterError, match="executor must be one of processes, dask"):
+        check_executor("ray", None, 1)
+    with pytest.raises(ParameterError, match="set executor: dask"):
+        check_executor("processes", None, 1, "tcp://127.0.0.1:1")
+    assert isinstance(make_executor("processes", 1, 1), Serial)
+
+
+def test_an_unreachable_dask_scheduler_is_named_with_its_key():
+    cluster = make_executor("dask", None, 1, "tcp://127.0.0.1:9")  # nothing listens on the discard port
+    with pytest.raises(ParameterError, match=r"dask_address 'tcp://127.0.0.1:9': no Dask scheduler answered"):
+        cluster.client()

@@ -105,3 +105,72 @@ def test_a_skipped_paper_regime_is_not_reported_from_an_older_table(tmp_path):
     (tmp_path / "tables" / "05_paper_regime.csv").write_text("condition\n")
     assert _paper_regime_table(tmp_path, {"paper_regime_seeds": 0}) is None
     assert _paper_regime_table(tmp_path, {"paper_regime_seeds": 5}) == tmp_path / "tables" / "05_paper_regime.csv"
+
+
+def _verdicts(words: list[str]) -> "pd.DataFrame":
+    import pandas as pd
+
+    methods = [f"method {i}" for i in range(len(words))]
+    return pd.DataFrame({"LLKD − method (mean over seeds)": [0.01] * len(words),
+                         "95 % interval (Holm)": ["[-0.010, +0.030]"] * len(words), "LLKD is": words}, index=methods)
+
+
+def _summary(methods: list[str], best: str) -> "pd.DataFrame":
+    import pandas as pd
+
+    rows = ["LLKD", *methods]
+    return pd.DataFrame({"macro_f1_mean": 0.5, "macro_f1_std": 0.01, "pool_used": 0.4,
+                         "val_macro_f1_mean": [0.9 if m == best else 0.1 for m in rows]}, index=rows)
+
+
+@pytest.mark.parametrize("words, expected", [
+    (["no detectable difference"] * 3, "better than none, worse than none and not distinguishable from all 3"),
+    (["better", "worse", "no detectable difference"], "better than 1, worse than 1 and not distinguishable from 1"),
+    (["better", "better", "better"], "better than all 3, worse than none and not distinguishable from none"),
+])
+def test_the_headline_counts_read_as_english_and_follow_the_table(words, expected):
+    from llkd_nb.experiments.compare import headline
+
+    verdicts = _verdicts(words)
+    text = headline(_summary(list(verdicts.index), "method 1"), verdicts)
+    assert expected in text and "the best other method by validation, **method 1**" in text
+
+
+def _a_a_record(rate: float, verdict: str) -> "pd.Series":
+    import pandas as pd
+
+    return pd.Series({"seeds": 30, "arm": 10, "splits": 1000, "false-positive rate": rate, "rate low": rate / 2,
+                      "rate high": rate * 2, "draw": "0-9 minus 1000-1009", "draw difference": "+0.041 [+0.002, +0.079]",
+                      "draw p": 0.04, "draw verdict": verdict})
+
+
+def test_the_a_a_sentence_follows_its_rate_and_names_a_false_positive():
+    from llkd_nb.experiments.compare import a_a_sentence
+
+    calm = a_a_sentence(_a_a_record(0.03, "no detectable difference"))
+    assert "**3.0%**" in calm and "within the 7%" in calm and "false positive" not in calm
+    loud = a_a_sentence(_a_a_record(0.12, "better"))
+    assert "**above** the 7%" in loud and "less reliable" in loud
+    assert "**better**, a false positive (both arms are LLKD)" in loud
+
+
+def test_the_gold_selection_sentence_lists_every_changed_verdict(tmp_path):
+    import pandas as pd
+
+    from llkd_nb.study.report import gold_selection_sentences
+
+    tables = tmp_path / "tables"
+    tables.mkdir()
+    assert gold_selection_sentences(tmp_path) == ""
+    pseudo, gold = _verdicts(["better", "no detectable difference"]), _verdicts(["better", "worse"])
+    pseudo.to_csv(tables / "04_verdicts.csv")
+    gold.to_csv(tables / "04_verdicts_gold_selection.csv")
+    _summary(list(gold.index), "method 1").to_csv(tables / "04_summary_gold_selection.csv")
+    pd.DataFrame({"macro-F1 (pseudo)": [0.5, 0.4, 0.3], "macro-F1 (gold)": [0.3, 0.4, 0.5]},
+                 index=["LLKD", "method 0", "method 1"]).to_csv(tables / "04_model_selection.csv")
+    text = gold_selection_sentences(tmp_path)
+    assert "1 of 2 verdicts change (method 1: no detectable difference → worse)" in text
+    assert "Kendall's τ = -1.00" in text and "**method 1**, LLKD is **worse**" in text
+    gold.loc["method 1", "LLKD is"] = "no detectable difference"
+    gold.to_csv(tables / "04_verdicts_gold_selection.csv")
+    assert "0 of 2 verdicts change, and" in gold_selection_sentences(tmp_path)

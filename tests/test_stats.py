@@ -142,6 +142,46 @@ def test_procedure_is_calibrated_on_synthetic_scores(shift, expected_difference,
     assert flagged[0] <= rate <= flagged[1], rate
 
 
+def null_with_structure(rng, seeds=10, texts=400, labels=5, interaction_sd=0.8, shared_seed_sd=0.3):
+    """Two methods equal on average over texts, with the structure real runs have: a method x text effect
+    (each text favours one method or the other, drawn once with the test set) and a seed's luck that both
+    methods share, on top of each method's own seed noise and noise per seed and text."""
+    gold = rng.integers(0, labels, texts)
+    difficulty = rng.normal(0, 1.0, texts)
+    interaction = rng.normal(0, interaction_sd, texts)  # mean 0: no true difference over texts
+    shared = rng.normal(0, shared_seed_sd, (seeds, 1))
+
+    def method(sign):
+        logit = (0.4 + difficulty[None] + sign * interaction[None] / 2 + shared
+                 + rng.normal(0, 0.1, (seeds, 1)) + rng.normal(0, 0.5, (seeds, texts)))
+        right = rng.random((seeds, texts)) < 1 / (1 + np.exp(-logit))
+        return np.where(right, gold, (gold + rng.integers(1, labels, (seeds, texts))) % labels)
+
+    return gold, method(1), method(-1)
+
+
+def seed_only(gold, a, b, labels, seed=0):
+    """The anti-conservative alternative: a t-interval over the per-seed differences, the test set taken as fixed."""
+    full = gold[None].repeat(len(a), 0)
+    return t_difference(macro_f1_batch(full, a, labels) - macro_f1_batch(full, b, labels), 0.0)
+
+
+def test_the_null_with_real_structure_holds_the_procedure_and_catches_a_seed_only_test():
+    """400 comparisons with no true difference but a method x text effect and shared seed luck: the
+    procedure flags at most 7 %; a seed-only test, which ignores that the test texts are a sample, flags
+    more than 10 %, so this test would fail if the procedure dropped its text component."""
+    rng = np.random.default_rng(0)
+    nulls = [null_with_structure(rng) for _ in range(400)]
+
+    def flagged(procedure) -> float:
+        return float(np.mean([procedure(*null, 5, seed=i).verdict != "no detectable difference"
+                              for i, null in enumerate(nulls)]))
+
+    ours = flagged(lambda gold, a, b, labels, seed: paired_difference(gold, a, b, labels, replicates=200, seed=seed))
+    ignoring_texts = flagged(seed_only)
+    assert ours <= 0.07 and ignoring_texts > 0.10, (ours, ignoring_texts)
+
+
 def test_seed_interval_is_scipys_t_interval_elementwise():
     per_seed = np.random.default_rng(0).normal(size=(6, 3))
     mean, low, high = seed_interval(per_seed)
@@ -171,3 +211,24 @@ def test_per_class_difference_pairs_seeds_and_shows_where_a_method_gains():
     assert (table["low"] <= table["mean"]).all() and (table["mean"] <= table["high"]).all()
     with pytest.raises(ValueError, match="compares two methods"):
         comparison.per_class_difference(gold, ["zero", "one"], "A", reference="A")
+
+
+def test_an_a_a_split_reads_as_the_paired_interval_and_the_rate_counts_false_verdicts():
+    from llkd_nb.experiments.stats import a_a_calibration, seed_scores, split_difference
+
+    rng = np.random.default_rng(1)
+    gold, runs, _ = null_with_structure(rng, seeds=21, texts=200)
+    full, on_draws = seed_scores(gold, runs, 5, replicates=300, seed=3)
+    a, b = np.arange(0, 10), np.arange(10, 20)
+    direct = paired_difference(gold, runs[a], runs[b], 5, replicates=300, seed=3)
+    split = split_difference(full, on_draws, a, b)
+    assert split.per_seed == pytest.approx(direct.per_seed) and split.se == pytest.approx(direct.se, rel=1e-9)
+    calibration = a_a_calibration(gold, runs, 5, arm=10, splits=50, replicates=300)
+    assert 0 <= calibration.low <= calibration.rate <= calibration.high <= 1 and calibration.seeds == 21
+    draws = np.random.default_rng(0)  # the same splits, each read by paired_difference itself
+    arms = [draws.permutation(21)[:20].reshape(2, 10) for _ in range(50)]
+    by_hand = np.mean([paired_difference(gold, runs[a], runs[b], 5, replicates=300).verdict != "no detectable difference"
+                       for a, b in arms])
+    assert calibration.rate == by_hand > 0  # two of the 50 splits read a difference that is not there
+    with pytest.raises(ValueError, match="at least 21 seeds"):
+        a_a_calibration(gold, runs[:20], 5, arm=10)

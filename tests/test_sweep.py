@@ -6,14 +6,13 @@ import numpy as np
 import pandas as pd
 import psutil
 import pytest
-import torch
 
 from llkd_nb.core.validation import ParameterError
 from llkd_nb.experiments.compare import run_methods
 from llkd_nb.experiments.methods import Method
 from llkd_nb.experiments.runcache import RunCache
 from llkd_nb.experiments.sweep import (
-    DaskCluster, LocalProcesses, Serial, WorkerLost, available_cores, check_executor, make_executor, use_executor,
+    DaskCluster, LocalProcesses, Serial, Task, WorkerLost, available_cores, check_executor, make_executor, use_executor,
 )
 from llkd_nb.student.training import TrainConfig
 
@@ -31,8 +30,8 @@ def artifact(random_teacher_artifact):
 
 @pytest.fixture
 def executor():
-    """Run the test body's sweeps on an executor it sets, then put back the serial default."""
-    yield lambda chosen: use_executor(chosen)
+    """Run the test body's sweeps on an executor it sets, then put back the serial default (which closes it)."""
+    yield use_executor
     use_executor(Serial())
 
 
@@ -41,14 +40,11 @@ def _sweep(artifact):
 
 
 def test_serial_local_workers_and_dask_give_identical_tables(artifact, executor):
-    threads = torch.get_num_threads()  # every worker trains at the driver's count, as the study makes it
     tables = {}
-    for name, chosen in (("serial", Serial()), ("2 local workers", LocalProcesses(2, threads)),
-                         ("dask in-process", DaskCluster(None, 1, threads, processes=False))):
-        executor(chosen)
+    for name, chosen in (("serial", Serial()), ("2 local workers", LocalProcesses(2)),
+                         ("dask in-process", DaskCluster(None, 1, processes=False))):
+        executor(chosen)  # every worker trains at the driver's thread count
         tables[name] = _sweep(artifact)
-        if isinstance(chosen, DaskCluster):
-            chosen.client().close()
     serial = tables.pop("serial")
     for name, table in tables.items():
         pd.testing.assert_frame_equal(table.runs.drop(columns="seconds"), serial.runs.drop(columns="seconds"),
@@ -59,7 +55,7 @@ def test_serial_local_workers_and_dask_give_identical_tables(artifact, executor)
 
 
 def test_an_interrupted_parallel_sweep_trains_only_the_missing_runs(tmp_path, artifact, executor):
-    executor(LocalProcesses(2, 1))
+    executor(LocalProcesses(2))
     cache = RunCache(tmp_path)
     seen = {"runs": 0}
 
@@ -80,7 +76,7 @@ def test_an_interrupted_parallel_sweep_trains_only_the_missing_runs(tmp_path, ar
 
 
 def test_a_worker_that_dies_is_reported_and_the_finished_runs_stay_cached(tmp_path, artifact, executor):
-    executor(LocalProcesses(2, 1))
+    executor(LocalProcesses(2))
     cache = RunCache(tmp_path)
     from llkd_nb.experiments import sweep
 
@@ -88,6 +84,7 @@ def test_a_worker_that_dies_is_reported_and_the_finished_runs_stay_cached(tmp_pa
         if cache.trained == 1:
             workers = [p for p in psutil.Process().children(recursive=True)
                        if any("spawn_main" in part for part in p.cmdline())]
+            assert workers, "no worker process found to kill"
             workers[0].kill()
 
     with pytest.raises(WorkerLost, match="died while training.*trains only the missing ones"):
@@ -116,15 +113,30 @@ def _features(artifact):
 
 def test_executor_keys_fail_clearly():
     with pytest.raises(ParameterError, match="exceeds this machine's"):
-        check_executor("processes", available_cores() + 1, 1)
+        make_executor("processes", available_cores() + 1, 1)
     with pytest.raises(ParameterError, match="executor must be one of processes, dask"):
-        check_executor("ray", None, 1)
+        check_executor("ray")
     with pytest.raises(ParameterError, match="set executor: dask"):
-        check_executor("processes", None, 1, "tcp://127.0.0.1:1")
-    assert isinstance(make_executor("processes", 1, 1), Serial)
+        check_executor("processes", "tcp://127.0.0.1:1")
+    assert isinstance(make_executor("processes", 1, 64), Serial)  # one worker of any thread count is no pool
 
 
-def test_an_unreachable_dask_scheduler_is_named_with_its_key():
-    cluster = make_executor("dask", None, 1, "tcp://127.0.0.1:9")  # nothing listens on the discard port
+def test_a_dask_worker_that_runs_two_tasks_at_once_is_refused(artifact):
+    """Two runs in one process would interleave their draws from torch's global random state."""
+    from distributed import Client, LocalCluster
+
+    cluster = DaskCluster(None, 1, processes=False)
+    cluster._cluster = LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None)
+    cluster._client = Client(cluster._cluster)
+    try:
+        with pytest.raises(ParameterError, match="start every worker with --nthreads 1"):
+            list(cluster.run(None, [Task(0, "all", {}, CONFIG)]))  # refused before it trains
+    finally:
+        cluster.close()
+    with pytest.raises(ValueError, match="takes one worker"):
+        DaskCluster(None, 2, processes=False)
+
+
+def test_an_unreachable_dask_scheduler_is_named_with_its_key_before_any_work():
     with pytest.raises(ParameterError, match=r"dask_address 'tcp://127.0.0.1:9': no Dask scheduler answered"):
-        cluster.client()
+        make_executor("dask", None, 1, "tcp://127.0.0.1:9")  # nothing listens on the discard port

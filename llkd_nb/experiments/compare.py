@@ -23,7 +23,7 @@ from ..student.training import DataFeatures, TrainConfig, TrainingData, validati
 from ..teacher.artifacts import TeacherArtifact
 from .methods import CEILING_ROW, LLKD_ROW, UNWEIGHTED_ROW, Method
 from .runcache import RunCache
-from .stats import PairedDifference, holm_correct, paired_difference, seed_interval
+from .stats import AACalibration, PairedDifference, holm_correct, paired_difference, seed_interval
 from .sweep import RunRequest, train_runs
 
 
@@ -35,6 +35,8 @@ class ComparisonConfig:
     tune: bool = param(True, "tune every method's grid on the validation set (False: every method at its default)")
     tuning_seeds: list = param([100, 101, 102], "seeds for tuning only, never reported; a grid point's score is their mean")
     robustness: bool = param(True, "rerun LLKD and the best baseline under the other protocol")
+    a_a_seeds: int = param(30, "LLKD's seeds in the A/A calibration of the verdict rule: the reported seeds and "
+                               "more that no other run uses (at least 2 x seeds + 1)")
     bootstrap_replicates: int = param(2000, "bootstrap replicates of the test texts in the paired interval")
     run_cache: bool = param(True, "reuse finished training runs (cache/runs/ beside the run folder) whose inputs and training code match")
 
@@ -51,6 +53,9 @@ class ComparisonConfig:
                                  f"len(seeds) - 1 degrees of freedom), got {self.seeds!r}")
         if set(self.seeds) & set(self.tuning_seeds):
             raise ParameterError(f"tuning_seeds {self.tuning_seeds} must not overlap the reported seeds {self.seeds}")
+        if self.a_a_seeds < 2 * len(self.seeds) + 1:
+            raise ParameterError(f"a_a_seeds must be at least 2 x seeds + 1 = {2 * len(self.seeds) + 1} (two disjoint "
+                                 f"arms of {len(self.seeds)} seeds and a seed to spare), got {self.a_a_seeds}")
         if self.bootstrap_replicates < 100:
             raise ParameterError(f"bootstrap_replicates must be at least 100, got {self.bootstrap_replicates}")
 
@@ -203,9 +208,45 @@ def headline(summary: pd.DataFrame, verdicts: pd.DataFrame) -> str:
     return (f"LLKD scores test macro-F1 {llkd['macro_f1_mean']:.3f} ± {llkd['macro_f1_std']:.3f} using "
             f"{llkd['pool_used']:.0%} of the pool. Against the best other method by validation, **{best}**, "
             f"{VERDICT_PHRASES[row['LLKD is']]} (LLKD − it {row['LLKD − method (mean over seeds)']:+.3f}, Holm-corrected "
-            f"95 % interval {row['95 % interval (Holm)']}). Over all {len(verdicts)} comparisons LLKD is better than "
-            f"{counts.get('better', 0)}, worse than {counts.get('worse', 0)}, and not distinguishable from "
-            f"{counts.get('no detectable difference', 0)}.")
+            f"95 % interval {row['95 % interval (Holm)']}). Of the {len(verdicts)} methods it is compared with, LLKD is "
+            f"better than {_how_many(counts.get('better', 0), len(verdicts))}, worse than "
+            f"{_how_many(counts.get('worse', 0), len(verdicts))} and not distinguishable from "
+            f"{_how_many(counts.get('no detectable difference', 0), len(verdicts))}.")
+
+
+def _how_many(count: int, total: int) -> str:
+    return "none" if count == 0 else f"all {total}" if count == total else str(count)
+
+
+A_A_LIMIT = 0.07  # the false-positive rate the verdict rule is held to (nominal 5 %, plus simulation slack)
+
+
+def a_a_table(calibration: AACalibration, single: PairedDifference, single_seeds: tuple[str, str]) -> pd.DataFrame:
+    """Notebook 04's A/A record: the verdict rule's false-positive rate over random splits of LLKD's runs
+    (:func:`llkd_nb.experiments.stats.a_a_calibration`), and its one fixed draw (``single_seeds``: each arm's
+    seeds, as text)."""
+    return pd.DataFrame([{
+        "seeds": calibration.seeds, "arm": calibration.arm, "splits": calibration.splits,
+        "false-positive rate": calibration.rate, "rate low": calibration.low, "rate high": calibration.high,
+        "draw": f"{single_seeds[0]} minus {single_seeds[1]}", "draw difference": single.describe(),
+        "draw p": single.p_value, "draw verdict": single.verdict,
+    }])
+
+
+def a_a_sentence(record: pd.Series) -> str:
+    """What notebook 04's A/A record says, in words computed from it (the notebook, README and results.md)."""
+    rate, low, high = record["false-positive rate"], record["rate low"], record["rate high"]
+    sentence = (f"Run against itself, LLKD reads as different from LLKD in **{rate:.1%}** (95 % interval {low:.1%} to "
+                f"{high:.1%}) of {record['splits']} random {record['arm']}-vs-{record['arm']} splits of its "
+                f"{record['seeds']} seeds (one comparison, uncorrected; nominal 5 %): "
+                + ("within" if rate <= A_A_LIMIT else "**above**")
+                + f" the {A_A_LIMIT:.0%} the procedure is held to"
+                + ("." if rate <= A_A_LIMIT else ", so on this dataset its verdicts are less reliable than their nominal level."))
+    draw = (f" The fixed draw, seeds {record['draw']}, reads {record['draw difference']}, p = {record['draw p']:.2f}: "
+            f"**{record['draw verdict']}**")
+    if record["draw verdict"] != "no detectable difference":
+        draw += ", a false positive (both arms are LLKD) of the frequency just given"
+    return sentence + draw + "."
 
 
 def side_by_side(results: dict[str, tuple[Comparison, dict[str, PairedDifference]]]) -> pd.DataFrame:

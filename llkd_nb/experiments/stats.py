@@ -148,13 +148,81 @@ def paired_difference(gold: np.ndarray, predictions_a: np.ndarray, predictions_b
     seeds, texts = a.shape
     full = gold[None, :].repeat(seeds, 0)
     per_seed = score(full, a, num_labels) - score(full, b, num_labels)
-    text_draws = np.random.default_rng(seed).integers(0, texts, size=(replicates, texts))
+    text_draws = _text_draws(texts, replicates, seed)
     resampled_gold = gold[text_draws]
     replicate_means = np.mean([
         score(resampled_gold, a[s][text_draws], num_labels) - score(resampled_gold, b[s][text_draws], num_labels)
         for s in range(seeds)
     ], axis=0)  # [R]: the mean difference over seeds on replicate r's texts
     return t_difference(per_seed, float(replicate_means.var(ddof=1)), level)
+
+
+def _text_draws(texts: int, replicates: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, texts, size=(replicates, texts))
+
+
+def seed_scores(gold: np.ndarray, predictions: np.ndarray, num_labels: int, metric: str = "macro_f1",
+                replicates: int = 2000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Each seed's score on the whole test set (``[S]``) and on each of the bootstrap draws of the texts
+    that :func:`paired_difference` with ``seed`` makes (``[S, replicates]``)."""
+    score = METRICS[metric]
+    full = score(gold[None].repeat(len(predictions), 0), predictions, num_labels)
+    draws = _text_draws(len(gold), replicates, seed)
+    return full, np.stack([score(gold[draws], row[draws], num_labels) for row in predictions])
+
+
+def split_difference(full: np.ndarray, on_draws: np.ndarray, a: np.ndarray, b: np.ndarray,
+                     level: float = 0.95) -> PairedDifference:
+    """Seeds ``a`` minus seeds ``b`` (paired position by position) from :func:`seed_scores`: the interval
+    :func:`paired_difference` gives on the same runs, to rounding."""
+    return t_difference(full[a] - full[b], float((on_draws[a].mean(0) - on_draws[b].mean(0)).var(ddof=1)), level)
+
+
+@dataclass(frozen=True)
+class AACalibration:
+    """How often the verdict rule reads a difference between two groups of runs of the *same* method: the
+    share of ``splits`` random splits of the seed pool into two disjoint arms of ``arm`` seeds whose
+    paired interval excludes 0 at the nominal level, and a 95 % interval for that share. The splits share
+    seeds, so they are not independent draws (a binomial interval over them would be far too narrow):
+    the interval is a delete-one-seed jackknife over the pool, each leave-one-out pool split anew."""
+
+    rate: float
+    low: float
+    high: float
+    seeds: int
+    arm: int
+    splits: int
+
+    def describe(self) -> str:
+        return (f"{self.rate:.1%} [{self.low:.1%}, {self.high:.1%}] of {self.splits} random {self.arm}-vs-{self.arm} "
+                f"splits of {self.seeds} seeds")
+
+
+def a_a_calibration(gold: np.ndarray, predictions: np.ndarray, num_labels: int, arm: int, splits: int = 1000,
+                    metric: str = "macro_f1", replicates: int = 2000, seed: int = 0,
+                    level: float = 0.95) -> AACalibration:
+    """The false-positive rate of :func:`paired_difference`'s verdict on one method's runs (``predictions``:
+    ``[S, N]``, one row per seed, S >= 2 x ``arm`` + 1): each split pairs the seeds of two random disjoint
+    arms position by position and reads the interval exactly as :func:`paired_difference` with ``seed``
+    would (the same text draws for every split, so each seed's bootstrap scores are computed once)."""
+    predictions, gold = np.asarray(predictions), np.asarray(gold)
+    seeds = len(predictions)
+    if seeds < 2 * arm + 1:
+        raise ValueError(f"an A/A calibration of {arm}-vs-{arm} splits needs at least {2 * arm + 1} seeds, got {seeds}")
+    full, on_draws = seed_scores(gold, predictions, num_labels, metric, replicates, seed)
+
+    def flagged_share(pool: np.ndarray) -> float:
+        rng = np.random.default_rng(seed)
+        arms = [rng.permutation(pool)[: 2 * arm].reshape(2, arm) for _ in range(splits)]
+        return float(np.mean([split_difference(full, on_draws, a, b, level).verdict != "no detectable difference"
+                              for a, b in arms]))
+
+    everyone = np.arange(seeds)
+    rate = flagged_share(everyone)
+    leave_one_out = np.array([flagged_share(np.delete(everyone, s)) for s in range(seeds)])
+    se = float(np.sqrt((seeds - 1) / seeds * ((leave_one_out - leave_one_out.mean()) ** 2).sum()))
+    half = scipy_stats.norm.ppf(0.975) * se
+    return AACalibration(rate, max(0.0, rate - half), min(1.0, rate + half), seeds, arm, splits)
 
 
 def holm(p_values) -> np.ndarray:

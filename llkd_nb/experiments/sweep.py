@@ -9,8 +9,9 @@ each run into the cache as it comes back, in the driver: an interrupted sweep ke
 and trains only the missing ones when it is run again, and the workers need no shared filesystem.
 
 The texts, labels and student features a batch shares travel to each worker once per batch, not once per
-run. Every worker trains at the driver's thread count, so a run is bit-identical whichever executor
-trains it (the thread count is part of a run's key, :func:`llkd_nb.experiments.runcache.run_code`).
+run. Every worker trains at the driver's thread count (torch's, when the batch starts), so a run is
+bit-identical whichever executor trains it, and its cache key names the count it was trained at
+(:func:`llkd_nb.experiments.runcache.run_code`).
 
 Why Dask and not Ray: Dask's distributed scheduler is pure Python, so one lock installs it on Linux,
 macOS and Windows alike; ``Client.scatter(..., broadcast=True)`` ships the shared inputs once per
@@ -22,6 +23,7 @@ releases; the interface keeps the choice swappable.
 
 from __future__ import annotations
 
+import atexit
 import multiprocessing
 import os
 from collections.abc import Callable, Iterator
@@ -29,6 +31,8 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Protocol
+
+import torch
 
 from ..core.runinfo import use_threads
 from ..core.validation import ParameterError
@@ -75,21 +79,23 @@ class WorkerLost(RuntimeError):
 
 
 class Executor(Protocol):
-    """Trains ``tasks`` and yields ``(position in tasks, finished run)`` as each one finishes."""
-
-    workers: int
+    """Trains ``tasks`` and yields ``(position in tasks, finished run)`` as each one finishes, every run at
+    the driver's thread count (the count a run's cache key names)."""
 
     def run(self, shared: SharedInputs, tasks: list[Task]) -> Iterator[tuple[int, FinishedRun]]: ...
+
+    def close(self) -> None: ...
 
 
 class Serial:
     """Every run in this process, one after another."""
 
-    workers = 1
-
     def run(self, shared: SharedInputs, tasks: list[Task]) -> Iterator[tuple[int, FinishedRun]]:
         for position, task in enumerate(tasks):
             yield position, task.train(shared)
+
+    def close(self) -> None:
+        pass
 
 
 _installed: SharedInputs | None = None  # a worker process's shared inputs (set by _install)
@@ -105,42 +111,77 @@ def _train_installed(task: Task) -> FinishedRun:
     return task.train(_installed)
 
 
-class LocalProcesses:
-    """``workers`` processes of this machine, each training one run at a time on ``threads`` threads."""
+def _stop_now(pool: ProcessPoolExecutor) -> None:
+    """End ``pool`` without waiting for the runs in flight (their results would be thrown away anyway)."""
+    if hasattr(pool, "terminate_workers"):  # Python 3.14+
+        pool.terminate_workers()
+        return
+    for process in list(getattr(pool, "_processes", {}).values()):
+        process.terminate()
+    pool.shutdown(wait=False, cancel_futures=True)
 
-    def __init__(self, workers: int, threads: int) -> None:
-        self.workers, self.threads = workers, threads
+
+class LocalProcesses:
+    """``workers`` processes of this machine, each training one run at a time on the driver's thread count.
+    A pool starts for each batch of two runs or more (its workers import torch once per batch)."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
 
     def run(self, shared: SharedInputs, tasks: list[Task]) -> Iterator[tuple[int, FinishedRun]]:
         if self.workers == 1 or len(tasks) < 2:  # a pool would only add its start-up
             yield from Serial().run(shared, tasks)
             return
         pool = ProcessPoolExecutor(max_workers=min(self.workers, len(tasks)), initializer=_install,
-                                   initargs=(shared, self.threads), mp_context=multiprocessing.get_context("spawn"))
+                                   initargs=(shared, torch.get_num_threads()),
+                                   mp_context=multiprocessing.get_context("spawn"))
         futures = {pool.submit(_train_installed, task): position for position, task in enumerate(tasks)}
+        finished = False
         try:
             for future in as_completed(futures):
-                yield futures[future], future.result()
-        except BrokenProcessPool as error:
-            raise WorkerLost(f"a worker process died while training ({error}); every run that finished before "
-                             "is in the run cache, so running the sweep again trains only the missing ones") from error
+                try:
+                    run = future.result()
+                except BrokenProcessPool as error:
+                    yield from ((futures[f], f.result()) for f in futures  # runs done before the loss
+                                if f is not future and f.done() and not f.cancelled() and f.exception() is None)
+                    raise WorkerLost(f"a worker process died while training ({error}); every run that finished "
+                                     "is in the run cache, so running the sweep again trains only the missing "
+                                     "ones") from error
+                yield futures[future], run
+            finished = True
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+            if finished:
+                pool.shutdown(wait=True)
+            else:  # interrupted, or a worker lost
+                _stop_now(pool)
+
+    def close(self) -> None:
+        pass
 
 
-def _train_remote(shared: SharedInputs, task: Task, threads: int) -> tuple[FinishedRun, list]:
+def _worker_code(strategies: list[str], threads: int) -> list:
     use_threads(threads)
-    return task.train(shared), run_code(task.strategy)
+    return [run_code(strategy) for strategy in strategies]
+
+
+def _train_remote(shared: SharedInputs, task: Task, threads: int) -> FinishedRun:
+    use_threads(threads)
+    return task.train(shared)
 
 
 class DaskCluster:
-    """A Dask cluster: the scheduler at ``address``, or a local cluster of ``workers`` (processes, or threads of
-    this process with ``processes=False``). Its workers must run the same package and code as the driver:
-    each run comes back with its worker's code fingerprint, and a mismatch stops the sweep."""
+    """A Dask cluster: the scheduler at ``address``, or a local cluster of ``workers`` processes (or, for tests,
+    one worker thread of this process with ``processes=False``). Its workers must run the same package and code as the driver:
+    before each batch every worker's code fingerprint is compared with the driver's, and a mismatch stops
+    the sweep before anything trains."""
 
-    def __init__(self, address: str | None, workers: int, threads: int, processes: bool = True) -> None:
-        self.address, self.workers, self.threads, self.processes = address, workers, threads, processes
+    def __init__(self, address: str | None, workers: int, processes: bool = True) -> None:
+        if not processes and workers > 1:
+            raise ValueError("an in-process Dask cluster trains in threads of this process, which share torch's "
+                             "random state: it takes one worker")
+        self.address, self.workers, self.processes = address, workers, processes
         self._client = None
+        self._cluster = None
 
     def client(self):
         """The Dask client, connected on first use (a local cluster is started then)."""
@@ -148,9 +189,9 @@ class DaskCluster:
             from distributed import Client, LocalCluster
 
             if self.address is None:
-                cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=self.processes,
-                                       dashboard_address=None)
-                self._client = Client(cluster)
+                self._cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=self.processes,
+                                             dashboard_address=None)
+                self._client = Client(self._cluster)
             else:
                 try:
                     self._client = Client(self.address, timeout=CONNECT_TIMEOUT)
@@ -161,26 +202,44 @@ class DaskCluster:
                         "null for a local cluster.") from error
         return self._client
 
+    def close(self) -> None:
+        """Close the client, and the local cluster this object started (a remote one keeps running)."""
+        for part in (self._client, self._cluster):
+            if part is not None:
+                part.close()
+        self._client = self._cluster = None
+
+    def _check_workers(self, client, strategies: list[str], threads: int) -> None:
+        """Every worker takes one run at a time (two runs in one process would share torch's global random
+        state, and their draws would interleave) and runs the driver's code and packages."""
+        crowded = {address: info["nthreads"] for address, info in client.scheduler_info()["workers"].items()
+                   if info["nthreads"] != 1}
+        if crowded:
+            raise ParameterError(f"Dask workers {crowded} run several tasks at once in one process: two training runs "
+                                 "in one process would share torch's random state, so start every worker with "
+                                 "--nthreads 1 (and as many --nworkers as the cores hold at the study's threads)")
+        expected = [run_code(strategy) for strategy in strategies]
+        for worker, code in client.run(_worker_code, strategies, threads).items():
+            if code != expected:
+                raise RuntimeError(f"Dask worker {worker} trains with other code or packages than this driver "
+                                   f"(worker: {code}, driver: {expected}): install the same checkout and lock on "
+                                   "every worker")
+
     def run(self, shared: SharedInputs, tasks: list[Task]) -> Iterator[tuple[int, FinishedRun]]:
         from distributed import as_completed as completed_futures
         from distributed.scheduler import KilledWorker
 
-        client = self.client()
+        client, threads = self.client(), torch.get_num_threads()
+        self._check_workers(client, sorted({task.strategy for task in tasks}), threads)
         inputs = client.scatter(shared, broadcast=True, hash=False)
-        futures = [client.submit(_train_remote, inputs, task, self.threads, pure=False) for task in tasks]
+        futures = [client.submit(_train_remote, inputs, task, threads, pure=False) for task in tasks]
         position = {future.key: n for n, future in enumerate(futures)}
         try:
             for future in completed_futures(futures):
-                finished, code = future.result()
-                expected = run_code(tasks[position[future.key]].strategy)
-                if code != expected:
-                    raise RuntimeError(f"a Dask worker trains with other code, packages or threads than this driver "
-                                       f"(worker: {code}, driver: {expected}): install the same checkout on every "
-                                       "worker; no run of it was cached")
-                yield position[future.key], finished
+                yield position[future.key], future.result()
         except KilledWorker as error:
-            raise WorkerLost(f"a Dask worker died while training ({error}); every run that finished before is in "
-                             "the run cache, so running the sweep again trains only the missing ones") from error
+            raise WorkerLost(f"a Dask worker died while training ({error}); every run that finished is in the "
+                             "run cache, so running the sweep again trains only the missing ones") from error
         finally:
             client.cancel(futures)
 
@@ -195,37 +254,45 @@ def default_workers(threads: int) -> int:
     return max(1, available_cores() // threads)
 
 
-def check_executor(executor: str, workers: int | None, threads: int, dask_address: str | None = None) -> None:
-    """Raise a :class:`ParameterError` naming the key when the study's executor keys cannot work: an
-    unknown executor, or workers that do not fit this machine's cores (``workers x threads``)."""
+def check_executor(executor: str, dask_address: str | None = None) -> None:
+    """Raise a :class:`ParameterError` naming the key when the executor keys contradict each other (any
+    machine); :func:`make_executor` checks what depends on the machine."""
     if executor not in EXECUTORS:
         raise ParameterError(f"executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
     if dask_address is not None and executor != "dask":
         raise ParameterError(f"dask_address is set ({dask_address!r}) but executor is {executor!r}: set executor: dask")
-    local = executor == "processes" or dask_address is None
-    if workers is not None and local and workers * threads > available_cores():
-        raise ParameterError(f"workers x threads = {workers} x {threads} = {workers * threads} exceeds this machine's "
-                             f"{available_cores()} cores: lower workers (or threads), or leave workers unset "
-                             f"({default_workers(threads)} here)")
 
 
 def make_executor(executor: str, workers: int | None, threads: int, dask_address: str | None = None) -> Executor:
-    """The executor the study's keys name (:func:`check_executor`)."""
-    check_executor(executor, workers, threads, dask_address)
+    """The executor the study's keys name. On this machine ``workers x threads`` must fit the cores; a Dask
+    scheduler at ``dask_address`` must answer now, before any work (its own workers count, not ``workers``)."""
+    check_executor(executor, dask_address)
+    local = executor == "processes" or dask_address is None
+    if workers is not None and workers > 1 and local and workers * threads > available_cores():
+        raise ParameterError(f"workers x threads = {workers} x {threads} = {workers * threads} exceeds this machine's "
+                             f"{available_cores()} cores: lower workers (or threads), or leave workers unset "
+                             f"({default_workers(threads)} here)")
     workers = workers or default_workers(threads)
     if executor == "dask":
-        return DaskCluster(dask_address, workers, threads)
-    return LocalProcesses(workers, threads) if workers > 1 else Serial()
+        cluster = DaskCluster(dask_address, workers)
+        if dask_address is not None:
+            cluster.client()
+        return cluster
+    return LocalProcesses(workers) if workers > 1 else Serial()
 
 
 _executor: Executor = Serial()
 
 
-def use_executor(executor: Executor) -> Executor:
-    """Make ``executor`` train every later sweep of this process; returns the one it replaces."""
+def use_executor(executor: Executor) -> None:
+    """Make ``executor`` train every later sweep of this process, closing the one it replaces."""
     global _executor
     previous, _executor = _executor, executor
-    return previous
+    if previous is not executor:
+        previous.close()
+
+
+atexit.register(lambda: _executor.close())
 
 
 def current_executor() -> Executor:
@@ -244,7 +311,7 @@ def train_runs(requests: list[RunRequest], features: DataFeatures, cache: RunCac
     for n, (request, key) in enumerate(zip(requests, keys)):
         found = cache.get(key, request.config.model_selection) if cache is not None else None
         if found is not None:
-            runs[n] = found
+            runs[n] = found.under(request.config.model_selection)
             if on_run is not None:
                 on_run()
         else:

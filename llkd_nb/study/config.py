@@ -68,7 +68,7 @@ class RunConfig:
         check_range("threads", self.threads, 1, None)
         if self.workers is not None:
             check_range("workers", self.workers, 1, None)
-        check_executor(self.executor, self.workers, self.threads, self.dask_address)
+        check_executor(self.executor, self.dask_address)
 
 
 # A strategy with study keys (LLKD's) is a section of its own, named after it: a new strategy's keys reach the

@@ -1,5 +1,6 @@
 """Strategies against values computed by hand on a small synthetic batch sequence."""
 
+import dataclasses
 import math
 
 import numpy as np
@@ -53,6 +54,23 @@ def test_llkd_halves_and_weight_forms():
     assert torch.equal(student_only, torch.tensor([1.0, 0, 1, 0], dtype=torch.float64))  # u >= [0.345, 0.475]
     mean = run(LLKD(momentum=0.5, weighting="mean"), BATCH1)[0]
     assert torch.allclose(mean, torch.tensor([2 * 0.7 / 1.55, 0, 2 * 0.85 / 1.55, 0], dtype=torch.float64))
+
+
+def test_each_llkd_ablation_differs_from_llkd_by_exactly_one_switch():
+    """A half keeps LLKD's weights c*u (turning a threshold off does not also turn the student's uncertainty out
+    of the weights), and every ablation row differs from LLKD's in one parameter."""
+    from llkd_nb.experiments.methods import comparison_methods, method_by_id
+
+    teacher_only = run(LLKD(momentum=0.5, use_student=False), BATCH1)[0]
+    # keeps c >= tau_T = [0.7, 0.7]: samples 0 and 2, weights c*u = 0.45 and 0.72, as LLKD's
+    assert torch.allclose(teacher_only, torch.tensor([0.45 * 2 / 1.17, 0, 0.72 * 2 / 1.17, 0], dtype=torch.float64))
+    assert LLKD(use_student=False).needs_student and not LLKD(use_student=False, weighting="none").needs_student
+    rows = comparison_methods()
+    llkd = LLKD(**method_by_id(rows, "llkd").params)
+    switches = [f.name for f in dataclasses.fields(LLKD) if f.init]
+    for ablation in (row for row in rows if row.ablation_of == "llkd"):
+        flipped = [k for k in switches if getattr(LLKD(**ablation.params), k) != getattr(llkd, k)]
+        assert len(flipped) == 1, (ablation.id, flipped)
 
 
 def test_llkd_prior_initialisation():

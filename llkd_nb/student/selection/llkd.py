@@ -52,7 +52,9 @@ class LLKD(Strategy):
 
     ``keep_i = [c_i >= tau_T(y^_i)] and [u_i >= tau_S(y^_i)]``; weights ``c*u`` (``product``),
     ``(c+u)/2`` (``mean``) or 1 (``none``); the loop normalises them (:func:`normalised`).
-    Turning one half off gives the teacher-only and student-only baselines.
+    Turning one threshold off gives the teacher-only and student-only ablations; the weights stay those of
+    ``weighting`` (c*u by default, the student's uncertainty included), so each ablation differs from LLKD
+    by exactly one switch.
 
     Threshold options (the paper's exact constants are not known to us; papers/README.md):
     ``teacher_level``: ``ema`` (moving average of batch means), ``kept_ema`` (moving average over the
@@ -91,18 +93,19 @@ class LLKD(Strategy):
 
     @property
     def needs_student(self) -> bool:
-        return self.use_student
+        return self.use_student or self.weighting != "none"  # its threshold, or its uncertainty in the weights
 
     @classmethod
     def rows(cls, configured: "LLKD") -> tuple[Method, ...]:
         """LLKD at the study's parameters, tuned over the student momentum, and its three ablations: each
-        runs at LLKD's tuned parameters with exactly one switch flipped."""
+        runs at LLKD's tuned parameters with exactly one switch flipped (a threshold off, or the weights)."""
         base = values_of(configured)
         return (
             Method("llkd_teacher_only", "adaptive teacher threshold only", cls.name, {**base, "use_student": False},
-                   keeps="LLKD's teacher half (class-wise adaptive τ_T), weight c", panel=PANELS[2], ablation_of="llkd"),
+                   keeps="LLKD's teacher half (class-wise adaptive τ_T), LLKD's weights c·u", panel=PANELS[2],
+                   ablation_of="llkd"),
             Method("llkd_student_only", "student uncertainty only", cls.name, {**base, "use_teacher": False},
-                   keeps="LLKD's student half (class-wise adaptive τ_S), active-learning style, weight c·u",
+                   keeps="LLKD's student half (class-wise adaptive τ_S), active-learning style, LLKD's weights c·u",
                    panel=PANELS[2], ablation_of="llkd"),
             Method("llkd_unweighted", "LLKD without weights", cls.name, {**base, "weighting": "none"},
                    keeps="both thresholds, weight 1", panel=PANELS[2], ablation_of="llkd"),
@@ -155,8 +158,7 @@ class LLKD(Strategy):
         keep = self._keep(s).float()
         if self.weighting == "none" or keep.sum() == 0:
             return keep
-        uncertainty = s.uncertainty if self.use_student else torch.ones_like(s.confidence)
-        raw = s.confidence * uncertainty if self.weighting == "product" else (s.confidence + uncertainty) / 2
+        raw = s.confidence * s.uncertainty if self.weighting == "product" else (s.confidence + s.uncertainty) / 2
         return raw * keep
 
     def state(self) -> dict[str, float]:

@@ -73,6 +73,35 @@ def test_each_llkd_ablation_differs_from_llkd_by_exactly_one_switch():
         assert len(flipped) == 1, (ablation.id, flipped)
 
 
+@pytest.mark.parametrize("confidences", [
+    np.random.default_rng(0).beta(2, 10, 600),   # a weak teacher: mean confidence about 0.17
+    np.random.default_rng(1).beta(3, 5, 1000),   # a calibrated LLM on ten classes: about 0.37
+    np.random.default_rng(2).beta(10, 2, 600),   # a confident teacher: about 0.83
+])
+def test_the_fixed_threshold_grid_spans_every_teachers_confidences(confidences):
+    """The grid's extremes keep between 10 % and 90 % of the pool, whatever the teacher's confidences."""
+    from llkd_nb.experiments.methods import comparison_methods, method_by_id
+
+    grid = method_by_id(comparison_methods(), "fixed_threshold").grid
+    labels = np.zeros(len(confidences), dtype=int)
+    for point in (grid[0], grid[-1]):
+        strategy = make_strategy("fixed_threshold", **point)
+        strategy.fit_pool(confidences, labels, 2)
+        kept = strategy.weights(signals(labels.tolist(), confidences.tolist(), [0.5] * len(labels))).mean().item()
+        assert 0.1 <= kept <= 0.9 and kept == pytest.approx(point["keep"], abs=0.01), (point, kept)
+
+
+def test_past_the_fixed_threshold_grid_lies_what_its_row_says():
+    """Past the first share: all of the pool, as all pseudo-labels; past the last: none, a starved run."""
+    confidences = np.random.default_rng(0).beta(2, 5, 200)
+    labels = np.zeros(200, dtype=int)
+    batch = signals(labels.tolist(), confidences.tolist(), [0.5] * 200)
+    for share, expected in ((1.0, 1.0), (0.0, 0.0)):
+        strategy = make_strategy("fixed_threshold", keep=share)
+        strategy.fit_pool(confidences, labels, 2)
+        assert strategy.weights(batch).mean().item() == expected
+
+
 def test_llkd_prior_initialisation():
     llkd = LLKD(momentum=0.5, init="prior")
     run(llkd, BATCH1)

@@ -15,7 +15,9 @@ from pathlib import Path
 
 import papermill
 
-from llkd_nb.study.cli import QUIET_KERNEL
+import nbformat
+
+from llkd_nb.study.cli import QUIET_KERNEL, without_machine_paths
 from llkd_nb.study.config import NOTEBOOKS
 
 HERE = Path(__file__).resolve().parent / "notebooks"
@@ -37,6 +39,9 @@ def main(wanted: list[str]) -> None:
             output = HERE / f"{name}.ipynb" if name in names else Path(scratch) / f"{name}.ipynb"
             papermill.execute_notebook(str(SOURCE / f"{name}.ipynb"), str(output), parameters=PARAMETERS,
                                        cwd=str(HERE), kernel_name="python3", extra_arguments=QUIET_KERNEL)
+            executed = nbformat.read(output, as_version=4)
+            without_machine_paths(executed)
+            nbformat.write(executed, output)
             print(f"wrote {output}")
 
 

@@ -23,6 +23,15 @@ def test_committed_notebook_is_executed_and_clean(notebook):
     assert not injected, "opened by hand, the notebook would open the executing machine's run, not the reader's"
 
 
+def test_no_committed_notebook_names_a_folder_of_the_machine_that_ran_it():
+    paths = [p for p in ROOT.rglob("*.ipynb") if not {".venv", "runs", ".ipynb_checkpoints"} & set(p.parts)]
+    for path in paths:
+        record = nbformat.read(path, as_version=4).metadata.get("papermill", {})
+        named = [record[k] for k in ("input_path", "output_path") if "/" in str(record.get(k, ""))
+                 or "\\" in str(record.get(k, ""))]
+        assert not named, f"{path.relative_to(ROOT)}: {named}"
+
+
 def _figure_cells(nb) -> list[int]:
     return [i for i, c in enumerate(nb.cells) if c.cell_type == "code"
             and any("image/png" in o.get("data", {}) for o in c.outputs)]

@@ -97,6 +97,13 @@ def test_the_readme_speed_tables_are_the_benchmarks_own_output(block):
     assert "median over" in body and "| naive" in body and body.count("\n|") >= 5, f"run `make bench` ({block})"
 
 
+def test_the_readme_sweep_table_is_the_benchmarks_own_output():
+    """`make bench` writes it: the measured ratio against one process and the costed plan, not typed."""
+    text = (ROOT / "README.md").read_text()
+    body = text.split("<!-- report:bench_sweep -->", 1)[1].split("<!-- /report:bench_sweep -->", 1)[0]
+    assert "median over" in body and "throughput vs 1 process" in body and "core-hours" in body, "run `make bench`"
+
+
 def test_a_skipped_paper_regime_is_not_reported_from_an_older_table(tmp_path):
     """Notebook 05 with `paper_regime_seeds: 0` leaves an earlier run's table in the folder; the report ignores it."""
     from llkd_nb.study.report import _paper_regime_table

@@ -16,7 +16,7 @@ import os
 import re
 import sys
 import time
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 from typing import TYPE_CHECKING
 
 import yaml
@@ -68,16 +68,27 @@ DEFAULT_NOTES = [REPO_NOTEBOOKS.parent / "README.md",
 QUIET_KERNEL = ["--log-level=ERROR"]
 
 
+def without_machine_paths(nb) -> None:
+    """Keep only the file names in papermill's record of a notebook's input and output paths: the folders
+    are the executing machine's."""
+    record = nb.metadata.get("papermill", {})
+    for key in ("input_path", "output_path"):
+        if record.get(key):
+            record[key] = PureWindowsPath(record[key]).name  # splits on / and \ alike
+
+
 def tidy_executed(path: Path) -> None:
     """An executed notebook as readers get it, in one rewrite: without the stored progress-bar output
     (stderr, and the blank lines a closed bar leaves; other stderr, a warning or a traceback, stays), and
     without papermill's injected-parameters cell (its metadata keeps the values, and the setup cell's
     output names the study and run folder), so that opened again by hand it opens the reader's own last
-    run, not a run folder of the machine that executed it."""
+    run, not a run folder of the machine that executed it; papermill's record of the input and output
+    paths keeps their file names only, not the executing machine's folders."""
     import nbformat
 
     nb = nbformat.read(path, as_version=4)
     nb.cells = [cell for cell in nb.cells if "injected-parameters" not in cell.metadata.get("tags", [])]
+    without_machine_paths(nb)
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.outputs = [o for o in cell.outputs if not (

@@ -43,6 +43,16 @@ def random_teacher_artifact():
     return build
 
 
+@pytest.fixture(autouse=True)
+def serial_sweeps():
+    """Every test starts on the serial executor: a test that opens a notebook sets the study's (on a machine
+    of several cores, worker processes), and the next test must not inherit it."""
+    from llkd_nb.experiments.sweep import Serial, use_executor
+
+    yield
+    use_executor(Serial())
+
+
 def pytest_sessionstart(session):
     """The nbval reference notebooks write to tests/notebooks/_runs: start every session from scratch,
     so that notebook 01 really labels (its output says how many texts came from the cache)."""

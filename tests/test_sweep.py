@@ -1,6 +1,12 @@
 """Sweeps: the same runs give the same tables serially, on local worker processes and on Dask's in-process
-cluster; an interrupted or broken parallel sweep keeps every finished run and trains only the missing ones
-when run again; the executor keys fail clearly."""
+cluster; a strategy from the user's own file trains on workers, one from a notebook cell in the driver; an
+interrupted or broken parallel sweep keeps every finished run and trains only the missing ones when run
+again; the executor keys fail clearly."""
+
+import importlib.util
+import sys
+from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -12,8 +18,10 @@ from llkd_nb.experiments.compare import run_methods
 from llkd_nb.experiments.methods import Method
 from llkd_nb.experiments.runcache import RunCache
 from llkd_nb.experiments.sweep import (
-    DaskCluster, LocalProcesses, Serial, Task, WorkerLost, available_cores, check_executor, make_executor, use_executor,
+    DaskCluster, LocalProcesses, Serial, SharedInputs, Task, WorkerLost, available_cores, check_executor, make_executor,
+    use_executor,
 )
+from llkd_nb.student.selection import STRATEGIES, Strategy, register
 from llkd_nb.student.training import TrainConfig
 
 CONFIG = TrainConfig(max_length=16, batch_size=4, max_steps=3, num_evals=1, device="cpu")
@@ -52,6 +60,52 @@ def test_serial_local_workers_and_dask_give_identical_tables(artifact, executor)
         for key, proba in serial.predictions.items():
             np.testing.assert_array_equal(table.predictions[key], proba, err_msg=f"{name}: {key}")
             pd.testing.assert_frame_equal(table.curves[key], serial.curves[key], obj=f"{name}: {key}")
+
+
+STRATEGY_FILE = ('from dataclasses import dataclass\nfrom typing import ClassVar\nimport torch\n'
+                 'from llkd_nb.student.selection import Method, Strategy, register\n\n\n@register\n@dataclass\n'
+                 'class FromMyFile(Strategy):\n    name: ClassVar[str] = "from_my_file"\n\n    @classmethod\n'
+                 '    def rows(cls, configured):\n        return (Method("mine", "mine", cls.name),)\n\n'
+                 '    def weights(self, s):\n        return torch.rand_like(s.confidence)\n')
+
+
+def test_a_strategy_from_the_users_own_file_trains_on_the_workers(tmp_path, artifact, executor):
+    """The workers import the file that registers it (it is on no path), and train it as the driver would."""
+    (tmp_path / "my_strategies.py").write_text(STRATEGY_FILE)
+    spec = importlib.util.spec_from_file_location("my_strategies", tmp_path / "my_strategies.py")
+    sys.modules["my_strategies"] = module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+        methods = [Method("mine", "mine", "from_my_file")]
+        serial = run_methods(artifact, methods, SEEDS, CONFIG, progress=False)
+        executor(LocalProcesses(2))
+        parallel = run_methods(artifact, methods, SEEDS, CONFIG, progress=False)
+        pd.testing.assert_frame_equal(parallel.runs.drop(columns="seconds"), serial.runs.drop(columns="seconds"))
+    finally:
+        STRATEGIES.pop("from_my_file", None)
+        sys.modules.pop("my_strategies", None)
+
+
+def test_a_strategy_from_a_notebook_cell_trains_in_the_driver(artifact, executor, monkeypatch):
+    """No worker can import ``__main__``: its batches train in this process, whatever the executor."""
+
+    @dataclass
+    class InACell(Strategy):
+        name: ClassVar[str] = "in_a_cell"
+
+        @classmethod
+        def rows(cls, configured):
+            return (Method("cell", "cell", cls.name),)
+
+    InACell.__module__ = "__main__"
+    register(InACell)
+    executor(LocalProcesses(2))
+    monkeypatch.setattr(LocalProcesses, "run", lambda *args: pytest.fail("a worker was asked to import __main__"))
+    try:
+        table = run_methods(artifact, [*METHODS[:1], Method("cell", "cell", "in_a_cell")], SEEDS, CONFIG, progress=False)
+        assert len(table.runs) == 2 * len(SEEDS)
+    finally:
+        STRATEGIES.pop("in_a_cell", None)
 
 
 def test_an_interrupted_parallel_sweep_trains_only_the_missing_runs(tmp_path, artifact, executor):
@@ -130,7 +184,7 @@ def test_a_dask_worker_that_runs_two_tasks_at_once_is_refused(artifact):
     cluster._client = Client(cluster._cluster)
     try:
         with pytest.raises(ParameterError, match="start every worker with --nthreads 1"):
-            list(cluster.run(None, [Task(0, "all", {}, CONFIG)]))  # refused before it trains
+            list(cluster.run(SharedInputs((), None), [Task(0, "all", {}, CONFIG)]))  # refused before it trains
     finally:
         cluster.close()
     with pytest.raises(ValueError, match="takes one worker"):

@@ -24,8 +24,11 @@ releases; the interface keeps the choice swappable.
 from __future__ import annotations
 
 import atexit
+import importlib
+import importlib.util
 import multiprocessing
 import os
+import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
@@ -36,6 +39,7 @@ import torch
 
 from ..core.runinfo import use_threads
 from ..core.validation import ParameterError
+from ..student.selection import STRATEGIES, Strategy
 from ..student.training import DataFeatures, TrainConfig, TrainingData
 from .runcache import FinishedRun, RunCache, run_code, train_once
 
@@ -53,12 +57,49 @@ class RunRequest:
     config: TrainConfig
 
 
+ModuleFiles = tuple[tuple[str, str | None], ...]  # (module name, its file)
+
+
 @dataclass(frozen=True)
 class SharedInputs:
-    """What every run of a batch reads and no run changes: shipped to each worker once."""
+    """What every run of a batch reads and no run changes: shipped to each worker once. ``modules`` names the
+    modules (and their files) that define the batch's strategies, for a worker to import before it trains."""
 
     data: tuple[TrainingData, ...]
     features: DataFeatures
+    modules: ModuleFiles = ()
+
+
+def strategy_modules(strategies: list[str]) -> ModuleFiles:
+    """``(module, file)`` of every class that defines ``strategies`` (their own and the strategies they inherit
+    from), so that a worker process imports a strategy registered outside the package, from a file of the
+    user's included."""
+    classes = [c for name in strategies if name in STRATEGIES for c in STRATEGIES[name].__mro__
+               if issubclass(c, Strategy)]
+    return tuple(dict.fromkeys((c.__module__, getattr(sys.modules[c.__module__], "__file__", None)) for c in classes))
+
+
+def defined_in_main(strategies: list[str]) -> list[str]:
+    """The strategies defined in ``__main__`` (a notebook cell, a script): no other process can import them."""
+    return [name for name in strategies if name in STRATEGIES
+            and any(c.__module__ == "__main__" for c in STRATEGIES[name].__mro__)]
+
+
+def import_modules(modules: ModuleFiles) -> None:
+    """Import each module by name, or, where it is not on this process's path, from its file (registering its
+    strategies)."""
+    for name, file in modules:
+        if name in sys.modules:
+            continue
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError:
+            if file is None:
+                raise
+            spec = importlib.util.spec_from_file_location(name, file)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[name] = module
+            spec.loader.exec_module(module)
 
 
 @dataclass(frozen=True)
@@ -104,6 +145,7 @@ _installed: SharedInputs | None = None  # a worker process's shared inputs (set 
 def _install(shared: SharedInputs, threads: int) -> None:
     global _installed
     use_threads(threads)
+    import_modules(shared.modules)
     _installed = shared
 
 
@@ -159,13 +201,15 @@ class LocalProcesses:
         pass
 
 
-def _worker_code(strategies: list[str], threads: int) -> list:
+def _worker_code(modules: ModuleFiles, strategies: list[str], threads: int) -> list:
     use_threads(threads)
+    import_modules(modules)
     return [run_code(strategy) for strategy in strategies]
 
 
 def _train_remote(shared: SharedInputs, task: Task, threads: int) -> FinishedRun:
     use_threads(threads)
+    import_modules(shared.modules)
     return task.train(shared)
 
 
@@ -209,7 +253,7 @@ class DaskCluster:
                 part.close()
         self._client = self._cluster = None
 
-    def _check_workers(self, client, strategies: list[str], threads: int) -> None:
+    def _check_workers(self, client, modules: ModuleFiles, strategies: list[str], threads: int) -> None:
         """Every worker takes one run at a time (two runs in one process would share torch's global random
         state, and their draws would interleave) and runs the driver's code and packages."""
         crowded = {address: info["nthreads"] for address, info in client.scheduler_info()["workers"].items()
@@ -219,7 +263,7 @@ class DaskCluster:
                                  "in one process would share torch's random state, so start every worker with "
                                  "--nthreads 1 (and as many --nworkers as the cores hold at the study's threads)")
         expected = [run_code(strategy) for strategy in strategies]
-        for worker, code in client.run(_worker_code, strategies, threads).items():
+        for worker, code in client.run(_worker_code, modules, strategies, threads).items():
             if code != expected:
                 raise RuntimeError(f"Dask worker {worker} trains with other code or packages than this driver "
                                    f"(worker: {code}, driver: {expected}): install the same checkout and lock on "
@@ -230,7 +274,7 @@ class DaskCluster:
         from distributed.scheduler import KilledWorker
 
         client, threads = self.client(), torch.get_num_threads()
-        self._check_workers(client, sorted({task.strategy for task in tasks}), threads)
+        self._check_workers(client, shared.modules, sorted({task.strategy for task in tasks}), threads)
         inputs = client.scatter(shared, broadcast=True, hash=False)
         futures = [client.submit(_train_remote, inputs, task, threads, pure=False) for task in tasks]
         position = {future.key: n for n, future in enumerate(futures)}
@@ -302,9 +346,11 @@ def current_executor() -> Executor:
 def train_runs(requests: list[RunRequest], features: DataFeatures, cache: RunCache | None = None,
                on_run: Callable[[], None] | None = None, executor: Executor | None = None) -> list[FinishedRun]:
     """Every run of ``requests``, in order: from ``cache`` where it holds them, the others trained by
-    ``executor`` (default: :func:`current_executor`), each written to ``cache`` as it finishes. Requests with
-    the same key train once. ``on_run()`` is called after each run, found or trained (progress)."""
-    executor = executor or current_executor()
+    ``executor`` (default: :func:`current_executor`; in this process for a batch with a strategy defined in
+    ``__main__``, which no worker can import), each written to ``cache`` as it finishes. Requests with the
+    same key train once. ``on_run()`` is called after each run, found or trained (progress)."""
+    strategies = list(dict.fromkeys(request.strategy for request in requests))
+    executor = Serial() if defined_in_main(strategies) else executor or current_executor()
     runs: list[FinishedRun | None] = [None] * len(requests)
     keys = [cache.key(r.data, r.strategy, r.params, r.config) if cache is not None else None for r in requests]
     missing: dict[str | int, list[int]] = {}  # one training per key; without a cache, one per request
@@ -322,7 +368,8 @@ def train_runs(requests: list[RunRequest], features: DataFeatures, cache: RunCac
         groups = list(missing.values())
         tasks = [Task(slot[id(requests[group[0]].data)], requests[group[0]].strategy, requests[group[0]].params,
                       requests[group[0]].config) for group in groups]
-        for position, finished in executor.run(SharedInputs(tuple(data), features), tasks):
+        shared = SharedInputs(tuple(data), features, strategy_modules(strategies))
+        for position, finished in executor.run(shared, tasks):
             group = groups[position]
             if cache is not None:
                 cache.put(keys[group[0]], finished)

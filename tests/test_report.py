@@ -97,6 +97,13 @@ def test_the_readme_speed_tables_are_the_benchmarks_own_output(block):
     assert "median over" in body and "| naive" in body and body.count("\n|") >= 5, f"run `make bench` ({block})"
 
 
+def test_the_readme_sweep_table_is_the_benchmarks_own_output():
+    """`make bench` writes it: the measured ratio against one process and the costed plan, not typed."""
+    text = (ROOT / "README.md").read_text()
+    body = text.split("<!-- report:bench_sweep -->", 1)[1].split("<!-- /report:bench_sweep -->", 1)[0]
+    assert "median over" in body and "throughput vs 1 process" in body and "core-hours" in body, "run `make bench`"
+
+
 def test_a_skipped_paper_regime_is_not_reported_from_an_older_table(tmp_path):
     """Notebook 05 with `paper_regime_seeds: 0` leaves an earlier run's table in the folder; the report ignores it."""
     from llkd_nb.study.report import _paper_regime_table
@@ -152,3 +159,29 @@ def test_the_a_a_sentence_follows_its_rate_and_names_a_false_positive():
     loud = a_a_sentence(_a_a_record(0.12, "better"))
     assert "**above** the 7%" in loud and "less reliable" in loud
     assert "**better**, a false positive (both arms are LLKD)" in loud
+
+
+STUDY = {"validation_size": 40}
+
+
+def test_the_gold_selection_sentence_lists_every_changed_verdict(tmp_path):
+    import pandas as pd
+
+    from llkd_nb.study.report import gold_selection_sentences
+
+    tables = tmp_path / "tables"
+    tables.mkdir()
+    assert gold_selection_sentences(tmp_path, STUDY) == ""
+    pseudo, gold = _verdicts(["better", "no detectable difference"]), _verdicts(["better", "worse"])
+    pseudo.to_csv(tables / "04_verdicts.csv")
+    gold.to_csv(tables / "04_verdicts_gold_selection.csv")
+    _summary(list(gold.index), "method 1").to_csv(tables / "04_summary_gold_selection.csv")
+    pd.DataFrame({"macro-F1 (pseudo)": [0.5, 0.4, 0.3], "macro-F1 (gold)": [0.3, 0.4, 0.5]},
+                 index=["LLKD", "method 0", "method 1"]).to_csv(tables / "04_model_selection.csv")
+    text = gold_selection_sentences(tmp_path, STUDY)
+    assert "1 of 2 verdicts change (method 1: no detectable difference → worse)" in text
+    assert "Kendall's τ = -1.00" in text and "**method 1**, LLKD is **worse**" in text
+    assert "the gold labels of the 40 validation texts" in text
+    gold.loc["method 1", "LLKD is"] = "no detectable difference"
+    gold.to_csv(tables / "04_verdicts_gold_selection.csv")
+    assert "0 of 2 verdicts change, and" in gold_selection_sentences(tmp_path, STUDY)

@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from ..experiments.stats import PairedDifference
+
 sns.set_theme(style="whitegrid", context="notebook")
 
 
@@ -237,11 +239,16 @@ def per_seed_scores(runs: pd.DataFrame, column: str, title: str, xlabel: str, hi
     return fig
 
 
-def paired_intervals(table: pd.DataFrame, title: str, xlabel: str) -> plt.Figure:
-    """Forest plot: per method, the mean paired difference (dot) and its 95 % interval (line), coloured by
-    its verdict; ``table`` has columns mean, low, high, verdict, indexed by method."""
+def paired_intervals(differences: dict[str, PairedDifference], title: str, xlabel: str) -> plt.Figure:
+    """Forest plot: per compared method, the mean paired difference (dot) and its Holm-corrected 95 % interval
+    (line), coloured by its verdict."""
     from matplotlib.lines import Line2D
     from matplotlib.ticker import MaxNLocator
+
+    table = pd.DataFrame({"mean": {m: d.mean for m, d in differences.items()},
+                          "low": {m: d.corrected[0] for m, d in differences.items()},
+                          "high": {m: d.corrected[1] for m, d in differences.items()},
+                          "verdict": {m: d.verdict for m, d in differences.items()}})
 
     fig, ax = plt.subplots(figsize=(12, 0.42 * len(table) + 1.6))  # a third of the width: the legend
     colours = {"better": "C2", "worse": "C3", "no detectable difference": "C7"}

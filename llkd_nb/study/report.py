@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import yaml
+from scipy.stats import kendalltau
 
 from ..experiments.compare import a_a_sentence, headline
 from ..teacher.artifacts import TeacherArtifact
@@ -138,6 +139,9 @@ def _comparison(run: Path, study: dict) -> list[str]:
                   "Checkpoints, tuning and the best other method chosen by validation macro-F1 against the teacher's "
                   "labels (pseudo) or against gold (gold); the same runs seen both ways where the choices agree.", "",
                   _table(run / "tables" / "04_model_selection.csv", floatfmt=".3f")]
+        if (run / "tables" / "04_verdicts_gold_selection.csv").exists():
+            lines += ["", gold_selection_sentences(run, study), "",
+                      _table(run / "tables" / "04_verdicts_gold_selection.csv", floatfmt=".3f")]
     if (run / "tables" / "04_tuning.csv").exists():
         lines += ["", "### Tuning (validation macro-F1 against the teacher's labels, tuning seeds only)", "",
                   _table(run / "tables" / "04_tuning.csv")]
@@ -268,6 +272,26 @@ def a_a_sentence_of(run: Path) -> str:
     return a_a_sentence(pd.read_csv(path).iloc[0]) if path.exists() else ""
 
 
+def gold_selection_sentences(run: Path, study: dict) -> str:
+    """Notebook 04 with every choice made against gold (checkpoints, tuning, the best other method): its
+    headline, and how many verdicts change and how well the two rankings agree; empty before it ran."""
+    tables = run / "tables"
+    if not (tables / "04_summary_gold_selection.csv").exists():
+        return ""
+    verdicts = pd.read_csv(tables / "04_verdicts.csv", index_col=0)
+    gold_verdicts = pd.read_csv(tables / "04_verdicts_gold_selection.csv", index_col=0)
+    both = pd.read_csv(tables / "04_model_selection.csv", index_col=0)
+    changed = {m: f"{verdicts.loc[m, 'LLKD is']} → {gold_verdicts.loc[m, 'LLKD is']}" for m in verdicts.index
+               if gold_verdicts.loc[m, "LLKD is"] != verdicts.loc[m, "LLKD is"]}
+    tau = kendalltau(both["macro-F1 (pseudo)"], both["macro-F1 (gold)"]).statistic
+    gold_summary = pd.read_csv(tables / "04_summary_gold_selection.csv", index_col=0)
+    return (f"**Chosen against gold** (the gold labels of the {study['validation_size']} validation texts): "
+            f"{headline(gold_summary, gold_verdicts)} "
+            f"Between the two selections {len(changed)} of {len(verdicts)} verdicts change"
+            + (" (" + "; ".join(f"{m}: {change}" for m, change in changed.items()) + ")" if changed else "")
+            + f", and the methods' rankings by mean test macro-F1 agree with Kendall's τ = {tau:.2f}.")
+
+
 def readme_summary(run_dir: str | Path) -> str:
     """What the README shows of a run, in computed sentences: the teacher, notebook 02's premises, and
     notebook 04's verdicts."""
@@ -278,7 +302,8 @@ def readme_summary(run_dir: str | Path) -> str:
     verdicts = pd.read_csv(run / "tables" / "04_verdicts.csv", index_col=0)
     return (f"- **{study['dataset']}** (run `{run.name}` at commit `{(record.get('git_commit') or 'unknown')[:10]}`, "
             f"{len(study['seeds'])} seeds, {len(study['tuning_seeds'])} tuning seeds). {_teacher_sentences(run)} "
-            f"{headline(summary, verdicts)} {a_a_sentence_of(run)}".rstrip() + "\n")
+            f"**Chosen against the teacher's labels** (no gold needed): {headline(summary, verdicts)} "
+            f"{gold_selection_sentences(run, study)} {a_a_sentence_of(run)}".rstrip() + "\n")
 
 
 def readme_block(run_dir: str | Path) -> str:

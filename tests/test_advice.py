@@ -24,12 +24,13 @@ def test_the_comparison_box_follows_the_verdict_against_the_best_other_method(ve
     assert "Not tested here" in text
 
 
-def test_the_map_box_names_the_cells_where_llkd_is_ahead_or_behind():
-    best = pd.DataFrame({"condition": ["proxy, 30 gold texts", "zero-shot, raw", "zero-shot, raw"],
-                         "budget": [180, 20, 60], "method": ["top-k % per class"] * 3,
-                         "verdict": ["better", "no detectable difference", "worse"]})
+def test_the_map_box_names_the_cells_where_llkd_is_ahead_or_behind_and_leaves_the_simulations_out():
+    best = pd.DataFrame({"condition": ["proxy, 30 gold texts", "zero-shot, raw", "zero-shot, raw", "simulated"],
+                         "kind": ["proxy", "real", "real", "simulated"], "budget": [180, 20, 60, 60],
+                         "method": ["top-k % per class"] * 4,
+                         "verdict": ["better", "no detectable difference", "worse", "better"]})
     text = from_map(best, summary())
-    assert "in 1 of 3 cells" in text and "proxy, 30 gold texts at 180 steps" in text
-    assert "detectably behind in 1 (zero-shot, raw at 60 steps)" in text
+    assert "in 1 of the map's 3 cells of real and proxy teachers" in text and "proxy, 30 gold texts at 180 steps" in text
+    assert "detectably behind in 1 (zero-shot, raw at 60 steps)" in text and "simulated" not in text
     none_ahead = from_map(best.assign(verdict="no detectable difference"), summary())
     assert "in none of the map's 3 cells" in none_ahead and "behind" not in none_ahead

@@ -1,14 +1,15 @@
 """Notebook 05's ladder and grid: the simulations do what they say, and the grid runs end to end."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from llkd_nb.core.data import DataConfig, load_splits
 from llkd_nb.core.metrics import confidence_auroc
 from llkd_nb.core.validation import ParameterError
 from llkd_nb.experiments.conditions import (
-    ConditionsConfig, conclusion, paper_regime, proxy_conditions, real_conditions, regime_margins, run_conditions,
-    simulated_conditions, simulation_check, teacher_table,
+    ConditionsConfig, conclusion, holm_by_family, paper_regime, proxy_conditions, real_conditions, regime_margins,
+    run_conditions, simulated_conditions, simulation_check, teacher_table,
 )
 from llkd_nb.experiments.methods import LLKD_ROW, comparison_methods, method_named
 from llkd_nb.experiments.simulation import (
@@ -94,10 +95,19 @@ def test_real_conditions_recalibrate_without_relabeling(artifact):
     ({"few_shot": -1}, "few_shot"), ({"paper_regime_seeds": 1}, "paper_regime_seeds"),
     ({"paper_regime_max_length": "long"}, "paper_regime_max_length"),
     ({"paper_regime_evals": 0}, "paper_regime_evals"),
+    ({"proxy_sizes": [10, 30]}, "proxy_sizes: the map's rule needs at least 4 real and proxy teachers"),
 ])
 def test_bad_grid_parameters_are_named(values, message):
     with pytest.raises(ParameterError, match=message):
         ConditionsConfig(**values)
+
+
+def test_the_simulations_are_a_holm_family_of_their_own():
+    cells = pd.DataFrame({"kind": ["real", "proxy", "simulated", "simulated"], "llkd_minus": [0.1] * 4,
+                          "se": [0.04] * 4, "df": [9] * 4, "p_raw": [0.01, 0.04, 0.01, 0.04]})
+    corrected = holm_by_family(cells)
+    assert list(corrected["family"]) == ["confirmatory"] * 2 + ["exploratory"] * 2
+    assert corrected["p_holm"].tolist() == pytest.approx([0.02, 0.04, 0.02, 0.04])  # two families of two, not one of four
 
 
 def test_the_grid_tunes_every_budget_and_runs_every_method_and_teacher(artifact):

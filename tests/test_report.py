@@ -185,3 +185,32 @@ def test_the_gold_selection_sentence_lists_every_changed_verdict(tmp_path):
     gold.loc["method 1", "LLKD is"] = "no detectable difference"
     gold.to_csv(tables / "04_verdicts_gold_selection.csv")
     assert "0 of 2 verdicts change, and" in gold_selection_sentences(tmp_path, STUDY)
+
+
+def test_the_map_sentence_counts_real_and_proxy_cells_and_sets_the_simulations_apart(tmp_path):
+    import numpy as np
+    import pandas as pd
+    import yaml
+
+    from llkd_nb.study.report import readme_rule
+
+    (tmp_path / "tables").mkdir()
+    (tmp_path / "config").mkdir()
+    names = [f"proxy, {n} gold texts" for n in (10, 20, 30, 40)]
+    teachers = pd.DataFrame({"kind": ["proxy"] * 4 + ["simulated"], "accuracy": [0.3, 0.4, 0.5, 0.6, 0.5],
+                             "auroc": [0.6, 0.7, 0.65, 0.8, 0.9]}, index=[*names, "simulated, AUROC 0.9"])
+    teachers.to_csv(tmp_path / "tables" / "05_teachers.csv")
+    rng = np.random.default_rng(0)
+    best = pd.DataFrame([{"condition": name, "kind": teachers.loc[name, "kind"], "budget": budget, "method": "m",
+                          "llkd_minus": rng.normal(0, 0.02), "se": 0.01,
+                          "verdict": "worse" if name == names[0] else "better" if "simulated" in name else
+                          "no detectable difference"}
+                         for name in teachers.index for budget in (20, 60)])
+    best.to_csv(tmp_path / "tables" / "05_best_other.csv", index=False)
+    (tmp_path / "config" / "study.yaml").write_text(yaml.safe_dump(
+        {"dataset": "bbc_news", "max_length": 32, "trainable_layers": 1, "seeds": [0, 1], "paper_regime_seeds": 0}))
+    text = readme_rule(tmp_path)
+    assert "over the 8 teacher x budget cells of real and proxy teachers, LLKD is better than the best other method " \
+           "in 0, worse in 2 and not distinguishable in 6" in text
+    assert "the 2 simulated cells, an exploratory family of their own, read better in 2 and worse in 0" in text
+    assert "fitted over the map's 8 cells of 4 real and proxy teachers" in text

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pandas as pd
 
 from .compare import best_other
+from .decision_map import family
 from .methods import LLKD_ROW
 
 NOT_TESTED = ("a real 8-70B teacher like the paper's LLaMA and Gemma models (the strongest real teacher here is "
@@ -45,19 +46,21 @@ def from_comparison(summary: pd.DataFrame, verdicts: pd.DataFrame) -> str:
 
 
 def from_map(best: pd.DataFrame, costs: pd.DataFrame) -> str:
-    """Notebook 05's box, from the map's cells (``best``: LLKD against the best other method per teacher
-    x budget, with Holm verdicts) and the reported runs' costs per method."""
+    """Notebook 05's box, from the map's cells of real and proxy teachers (``best``: LLKD against the best
+    other method per teacher x budget, with Holm verdicts) and the reported runs' costs per method."""
+    best = best[best["kind"].map(family) == "confirmatory"]  # the simulations are exploratory
     cell = lambda rows: ", ".join(f"{r.condition} at {r.budget} steps" for r in rows.itertuples())  # noqa: E731
     ahead, behind = best[best["verdict"] == "better"], best[best["verdict"] == "worse"]
     usual = best["method"].mode().iloc[0]
     if len(ahead):
-        decision = (f"LLKD beat the best simpler selection in {len(ahead)} of {len(best)} cells of the map "
-                    f"({cell(ahead)}). Elsewhere, use the simpler selection that scores best on your validation set "
+        decision = (f"LLKD beat the best simpler selection in {len(ahead)} of the map's {len(best)} cells of real and "
+                    f"proxy teachers ({cell(ahead)}). Elsewhere, use the simpler selection that scores best on your validation set "
                     f"(here most often {usual}); treat those cells as leads, and place your own teacher on the map "
                     "(section 6) before choosing LLKD.")
     else:
-        decision = (f"LLKD beat the best simpler selection in none of the map's {len(best)} cells: use the simpler "
-                    f"selection that scores best on your validation set (here most often {usual}).")
+        decision = (f"LLKD beat the best simpler selection in none of the map's {len(best)} cells of real and proxy "
+                    f"teachers: use the simpler selection that scores best on your validation set (here most often "
+                    f"{usual}).")
     if len(behind):
         decision += f" LLKD was detectably behind in {len(behind)} ({cell(behind)})."
     return box(decision, _costs(passes_per_sample(costs), usual))

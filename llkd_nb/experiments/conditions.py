@@ -10,7 +10,8 @@ A **condition** is a teacher artifact on the study's texts, of one of three kind
 
 Every condition x budget tunes each method at that budget on the tuning seeds, then runs every method on
 every seed under notebook 04's protocol (:func:`llkd_nb.experiments.compare.run_methods`), and compares LLKD with
-every other method by the same paired intervals, Holm-corrected over the map's cells.
+every other method by the same paired intervals, Holm-corrected within each family of cells: the real and
+proxy teachers', and the simulations' apart (:func:`llkd_nb.experiments.decision_map.family`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from ..student.training import DataFeatures, TrainConfig, TrainingData
 from ..teacher.artifacts import TeacherArtifact
 from ..teacher.config import TeacherConfig
 from .analysis import teacher_scores
+from .decision_map import MIN_TEACHERS, family
 from .methods import LLKD_ROW, Method, comparison_methods, method_by_id, with_tuned
 from .runcache import RunCache
 from .stats import PairedDifference, holm_correct
@@ -75,6 +77,10 @@ class ConditionsConfig:
             raise ParameterError(f"simulated_accuracies must be numbers in (0, 1) or null, got {self.simulated_accuracies!r}")
         if not _numbers_in(self.simulated_aurocs, 0.5, 1, allow_none=True):
             raise ParameterError(f"simulated_aurocs must be numbers in (0.5, 1) or null, got {self.simulated_aurocs!r}")
+        if 1 + (self.few_shot > 0) + len(self.proxy_sizes) < MIN_TEACHERS:
+            raise ParameterError(f"proxy_sizes: the map's rule needs at least {MIN_TEACHERS} real and proxy teachers (the real "
+                                 f"one, a few-shot one when few_shot > 0, one per proxy size), got "
+                                 f"{1 + (self.few_shot > 0) + len(self.proxy_sizes)}: add proxy sizes")
         if not self.budgets or not all(isinstance(b, int) and not isinstance(b, bool) and b > 0 for b in self.budgets):
             raise ParameterError(f"budgets must be a non-empty list of positive integers, got {self.budgets!r}")
 
@@ -175,15 +181,22 @@ class ConditionResults:
 
     def best_other(self) -> pd.DataFrame:
         """Per condition x budget, the best other method by mean validation score (not by test) and
-        LLKD's paired difference with it, Holm-corrected over the map's cells (the map is one family)."""
+        LLKD's paired difference with it, Holm-corrected within each family of cells
+        (:func:`llkd_nb.experiments.decision_map.family`)."""
         others = self.cells[self.cells["method"] != LLKD_ROW].dropna(subset=["val_macro_f1_mean"])
         best = others.loc[others.groupby(["condition", "budget"], sort=False)["val_macro_f1_mean"].idxmax()]
-        return holm_columns(best.reset_index(drop=True))
+        return holm_by_family(best.reset_index(drop=True))
 
     def chosen(self, condition: str, budget: int) -> dict[str, dict]:
         """The knobs each method was tuned to for ``condition`` at ``budget``."""
         rows = self.tuning[(self.tuning["condition"] == condition) & (self.tuning["budget"] == budget)]
         return dict(zip(rows["method"], rows["params"]))
+
+
+def holm_by_family(cells: pd.DataFrame) -> pd.DataFrame:
+    """:func:`holm_columns` within each family of ``cells`` (by their ``kind``), with a ``family`` column."""
+    cells = cells.assign(family=cells["kind"].map(family))
+    return pd.concat([holm_columns(part) for _, part in cells.groupby("family", sort=False)]).sort_index()
 
 
 def holm_columns(cells: pd.DataFrame) -> pd.DataFrame:
@@ -254,7 +267,7 @@ def run_conditions(conditions: list[Condition], methods: list[Method], budgets: 
     runs = pd.concat(run_frames, ignore_index=True)
     runs = runs[["condition", "kind", "budget", *[c for c in runs.columns if c not in ("condition", "kind", "budget")]]]
     tuning = pd.DataFrame(tuning_rows, columns=["condition", "budget", "method", "params", "edge"])
-    return ConditionResults(runs=runs, cells=holm_columns(pd.DataFrame(cell_rows)), tuning=tuning)
+    return ConditionResults(runs=runs, cells=holm_by_family(pd.DataFrame(cell_rows)), tuning=tuning)
 
 
 def simulation_check(cells: pd.DataFrame, real: str, simulated: str) -> pd.DataFrame:
@@ -334,10 +347,16 @@ def conclusion(best: pd.DataFrame, teachers: pd.DataFrame) -> str:
             f"{counts.get('no detectable difference', 0)}; its margin averages "
             + ", ".join(f"{value:+.3f} at {budget} steps" for budget, value in part.groupby("budget")["llkd_minus"].mean().items())
             + ".")
-    accuracy = teachers.loc[best["condition"], "accuracy"].to_numpy()
-    rho = pd.Series(accuracy).corr(pd.Series(best["llkd_minus"].to_numpy()), method="spearman")
+    confirmatory = best[best["kind"].map(family) == "confirmatory"]
+    accuracy = teachers.loc[confirmatory["condition"], "accuracy"].to_numpy()
+    rho = pd.Series(accuracy).corr(pd.Series(confirmatory["llkd_minus"].to_numpy()), method="spearman")
     if np.isfinite(rho):
-        sentences.append(f"Over all cells, the rank correlation between the teacher's accuracy and LLKD's margin is "
-                         f"{rho:+.2f} (Spearman; descriptive, not a test).")
-    sentences.append(f"All intervals are Holm-corrected over the map's {len(best)} cells.")
+        sentences.append(f"Over the cells of real and proxy teachers, the rank correlation between the teacher's accuracy "
+                         f"and LLKD's margin is {rho:+.2f} (Spearman; descriptive, not a test).")
+    families = best["kind"].map(family).value_counts()
+    sentences.append(f"Intervals are Holm-corrected within each family: the {families.get('confirmatory', 0)} cells of "
+                     "real and proxy teachers"
+                     + (f", and apart from them the {families['exploratory']} cells of the simulations (exploratory: they "
+                        "use gold, and their twin check says how far to read them)" if families.get("exploratory") else "")
+                     + ".")
     return " ".join(sentences)

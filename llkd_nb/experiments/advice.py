@@ -1,8 +1,12 @@
-"""The "When to use LLKD" box that notebooks 04 and 05 end with: a decision, what it costs, and what
-was not tested. The decision's words follow the run's Holm-corrected verdicts, and the costs its own
-counts of student passes; nothing in the box is typed by hand except what this run cannot measure."""
+"""The "When to use LLKD" box that notebooks 04 and 05 and README end with: a decision, what it costs,
+and what was not tested. The decision's words follow the Holm-corrected verdicts of the readings it is
+given (a dataset under a model selection), and the costs the runs' own counts of student passes;
+nothing in the box is typed by hand except what the runs cannot measure."""
 
 from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
 
 import pandas as pd
 
@@ -19,30 +23,80 @@ def passes_per_sample(costs: pd.DataFrame) -> pd.Series:
     return costs["training_forwards"] / costs["gradient_samples"].where(costs["gradient_samples"] > 0)
 
 
-def _costs(passes: pd.Series, other: str) -> str:
-    return (f"**Costs:** LLKD scores every drawn batch with the student before choosing what to learn from: "
-            f"{passes[LLKD_ROW]:.1f} student passes per gradient sample on this run, against {passes[other]:.1f} "
+def _costs(passes: pd.Series, other: str, where: str = "on this run") -> str:
+    return (f"LLKD scores every drawn batch with the student before choosing what to learn from: "
+            f"{passes[LLKD_ROW]:.1f} student passes per gradient sample {where}, against {passes[other]:.1f} "
             f"for {other}.")
 
 
-def box(decision: str, costs: str) -> str:
-    return (f"> **When to use LLKD** (computed from this run). {decision}\n>\n> {costs}\n>\n"
+def box(decision: str, costs: str, source: str = "this run") -> str:
+    return (f"> **When to use LLKD** (computed from {source}). {decision}\n>\n> **Costs:** {costs}\n>\n"
             f"> **Not tested here:** {NOT_TESTED}.")
 
 
-def from_comparison(summary: pd.DataFrame, verdicts: pd.DataFrame) -> str:
-    """Notebook 04's box, from its summary (per method: scores and costs) and its verdict table."""
-    other = best_other(summary)
-    verdict = verdicts.loc[other, "LLKD is"]
-    if verdict == "better":
-        decision = (f"LLKD is detectably better than the best other method by validation, {other}, on this run: use "
-                    "LLKD, and confirm it on your own texts with notebook 04's protocol.")
-    elif verdict == "worse":
-        decision = f"The best other method by validation, {other}, is detectably better than LLKD on this run: use it."
-    else:
-        decision = (f"LLKD and the best other method by validation, {other}, are not distinguishable on this run "
-                    "(see the smallest difference the design detects, above): prefer the cheaper of the two.")
-    return box(decision, _costs(passes_per_sample(summary), other))
+@dataclass(frozen=True)
+class Reading:
+    """LLKD against the best other method by validation in one comparison: ``where`` names it (a dataset,
+    a model selection), ``difference`` is LLKD − that method with its Holm-corrected interval."""
+
+    where: str
+    other: str
+    verdict: str
+    difference: str
+
+    @classmethod
+    def of(cls, where: str, summary: pd.DataFrame, verdicts: pd.DataFrame) -> "Reading":
+        """From notebook 04's summary and verdict tables (as saved)."""
+        other = best_other(summary)
+        row = verdicts.loc[other]
+        return cls(where, other, row["LLKD is"],
+                   f"{row['LLKD − method (mean over seeds)']:+.3f} {row['95 % interval (Holm)']}")
+
+
+def _usual(readings: list[Reading]) -> str:
+    """The best other method of most readings (the first one's on a tie)."""
+    return Counter(r.other for r in readings).most_common(1)[0][0]
+
+
+def _listing(readings: list[Reading]) -> str:
+    return "; ".join(f"{r.where}, against {r.other}: {r.difference}" for r in readings)
+
+
+def decision(readings: list[Reading]) -> str:
+    """What to do, from the verdicts of LLKD against the best other method in each reading."""
+    ahead = [r for r in readings if r.verdict == "better"]
+    behind = [r for r in readings if r.verdict == "worse"]
+    usual = _usual(readings)
+    some = lambda part: "on this run" if len(readings) == 1 else f"in {len(part)} of the {len(readings)} readings"  # noqa: E731
+    if ahead and not behind:
+        if len(ahead) == len(readings):
+            return (f"LLKD is detectably better than the best other method by validation {some(ahead)} "
+                    f"({_listing(ahead)}): use LLKD, and confirm it on your own texts with notebook 04's protocol.")
+        return (f"LLKD is detectably better than the best other method by validation {some(ahead)} "
+                f"({_listing(ahead)}) and detectably worse in none: try LLKD first, with the simpler method as the "
+                "check on your validation set.")
+    if behind and not ahead:
+        return (f"The best other method by validation is detectably better than LLKD {some(behind)} "
+                f"({_listing(behind)}), and LLKD is detectably better in none: LLKD is not a default win; use the "
+                f"simpler selection that scores best on your validation set (here {usual}"
+                + (" most often" if len({r.other for r in readings}) > 1 else "") + ").")
+    if ahead and behind:
+        return (f"LLKD is detectably better {some(ahead)} ({_listing(ahead)}) and detectably worse "
+                f"{some(behind)} ({_listing(behind)}): which wins depends on the data and on how the choices are "
+                "made; validate both on your own texts.")
+    return (f"LLKD and the best other method by validation are not distinguishable "
+            f"{'on this run' if len(readings) == 1 else f'in any of the {len(readings)} readings'} ({_listing(readings)}; see "
+            f"the smallest difference the design detects): LLKD is not a default win; prefer the cheaper of the two "
+            "(the costs below).")
+
+
+def from_comparison(summary: pd.DataFrame, verdicts: pd.DataFrame, gold: tuple[pd.DataFrame, pd.DataFrame] | None = None) -> str:
+    """Notebook 04's box, from its summary (per method: scores and costs) and its verdict table, chosen
+    against the teacher's labels, and ``gold``'s (summary, verdicts) chosen against gold when it ran."""
+    readings = [Reading.of("chosen against the teacher's labels", summary, verdicts)]
+    if gold is not None:
+        readings.append(Reading.of("chosen against gold", *gold))
+    return box(decision(readings), _costs(passes_per_sample(summary), _usual(readings)))
 
 
 def from_map(best: pd.DataFrame, costs: pd.DataFrame) -> str:
@@ -53,14 +107,14 @@ def from_map(best: pd.DataFrame, costs: pd.DataFrame) -> str:
     ahead, behind = best[best["verdict"] == "better"], best[best["verdict"] == "worse"]
     usual = best["method"].mode().iloc[0]
     if len(ahead):
-        decision = (f"LLKD beat the best simpler selection in {len(ahead)} of the map's {len(best)} cells of real and "
-                    f"proxy teachers ({cell(ahead)}). Elsewhere, use the simpler selection that scores best on your validation set "
-                    f"(here most often {usual}); treat those cells as leads, and place your own teacher on the map "
-                    "(section 6) before choosing LLKD.")
+        choice = (f"LLKD beat the best simpler selection in {len(ahead)} of the map's {len(best)} cells of real and "
+                  f"proxy teachers ({cell(ahead)}). Elsewhere, use the simpler selection that scores best on your "
+                  f"validation set (here most often {usual}); treat those cells as leads, and place your own teacher "
+                  "on the map (section 6) before choosing LLKD.")
     else:
-        decision = (f"LLKD beat the best simpler selection in none of the map's {len(best)} cells of real and proxy "
-                    f"teachers: use the simpler selection that scores best on your validation set (here most often "
-                    f"{usual}).")
+        choice = (f"LLKD beat the best simpler selection in none of the map's {len(best)} cells of real and proxy "
+                  f"teachers: use the simpler selection that scores best on your validation set (here most often "
+                  f"{usual}).")
     if len(behind):
-        decision += f" LLKD was detectably behind in {len(behind)} ({cell(behind)})."
-    return box(decision, _costs(passes_per_sample(costs), usual))
+        choice += f" LLKD was detectably behind in {len(behind)} ({cell(behind)})."
+    return box(choice, _costs(passes_per_sample(costs), usual))

@@ -208,9 +208,45 @@ def test_the_map_sentence_counts_real_and_proxy_cells_and_sets_the_simulations_a
                          for name in teachers.index for budget in (20, 60)])
     best.to_csv(tmp_path / "tables" / "05_best_other.csv", index=False)
     (tmp_path / "config" / "study.yaml").write_text(yaml.safe_dump(
-        {"dataset": "bbc_news", "max_length": 32, "trainable_layers": 1, "seeds": [0, 1], "paper_regime_seeds": 0}))
+        {"dataset": "bbc_news", "max_length": 32, "trainable_layers": 1, "student": "offline:minilm-l6", "seeds": [0, 1],
+         "paper_regime_seeds": 0}))
     text = readme_rule(tmp_path)
     assert "over the 8 teacher x budget cells of real and proxy teachers, LLKD is better than the best other method " \
            "in 0, worse in 2 and not distinguishable in 6" in text
     assert "the 2 simulated cells, an exploratory family of their own, read better in 2 and worse in 0" in text
     assert "fitted over the map's 8 cells of 4 real and proxy teachers" in text
+
+
+def test_the_readme_when_to_use_box_is_computed_from_the_committed_runs():
+    """`llkd-nb report` writes it from papers/runs (both model selections of every dataset): a rerun that
+    changes a verdict fails here until the report is run again."""
+    from llkd_nb.study.compare_runs import COMMITTED
+    from llkd_nb.study.report import WHEN_TO_USE, when_to_use_block
+
+    text = (ROOT / "README.md").read_text()
+    body = text.split(f"<!-- report:{WHEN_TO_USE} -->\n", 1)[1].split(f"<!-- /report:{WHEN_TO_USE} -->", 1)[0]
+    assert body == when_to_use_block(COMMITTED), "run `llkd-nb report runs/default runs/yahoo_answers`"
+
+
+def test_the_when_to_use_box_reads_every_dataset_under_both_selections_and_names_the_setting(tmp_path):
+    import json
+
+    from llkd_nb.study.report import when_to_use_block
+
+    study = {"dataset": "news", "teacher": "offline:smollm2-135m", "calibration": "batch", "student": "offline:minilm-l6",
+             "trainable_layers": 1, "max_length": 32, "max_steps": 150}
+    for name, gold_words in (("a", ["worse", "no detectable difference"]), ("b", None)):
+        tables = tmp_path / name / "tables"
+        tables.mkdir(parents=True)
+        (tmp_path / name / "run.json").write_text(json.dumps({"study": {**study, "dataset": f"news {name}"}}))
+        summary = _summary(["method 0", "method 1"], "method 0").assign(training_forwards=[400.0, 100.0, 100.0],
+                                                                        gradient_samples=100.0)
+        summary.to_csv(tables / "04_summary.csv")
+        _verdicts(["no detectable difference"] * 2).to_csv(tables / "04_verdicts.csv")
+        if gold_words:
+            summary.to_csv(tables / "04_summary_gold_selection.csv")
+            _verdicts(gold_words).to_csv(tables / "04_verdicts_gold_selection.csv")
+    text = when_to_use_block(tmp_path)
+    assert "detectably better than LLKD in 1 of the 3 readings (news a, chosen against gold, against method 0" in text
+    assert "4.0 student passes per gradient sample on news a, against 1.0 for method 0; 4.0" in text
+    assert "a 32-token `offline:minilm-l6` student with its top 1 layer(s) trained, teacher `offline:smollm2-135m`" in text

@@ -23,10 +23,12 @@ def passes_per_sample(costs: pd.DataFrame) -> pd.Series:
     return costs["training_forwards"] / costs["gradient_samples"].where(costs["gradient_samples"] > 0)
 
 
-def _costs(passes: pd.Series, other: str, where: str = "on this run") -> str:
-    return (f"LLKD scores every drawn batch with the student before choosing what to learn from: "
-            f"{passes[LLKD_ROW]:.1f} student passes per gradient sample {where}, against {passes[other]:.1f} "
-            f"for {other}.")
+def costs_sentence(rows: list[tuple[pd.Series, str, str]]) -> str:
+    """LLKD's student passes per gradient sample against another method's, per ``(passes per method, the
+    other method, where)``."""
+    return ("LLKD scores every drawn batch with the student before choosing what to learn from: " + "; ".join(
+        f"{passes[LLKD_ROW]:.1f} student passes per gradient sample {where}, against {passes[other]:.1f} for {other}"
+        for passes, other, where in rows) + ".")
 
 
 def box(decision: str, costs: str, source: str = "this run") -> str:
@@ -78,8 +80,8 @@ def decision(readings: list[Reading]) -> str:
     if behind and not ahead:
         return (f"The best other method by validation is detectably better than LLKD {some(behind)} "
                 f"({_listing(behind)}), and LLKD is detectably better in none: LLKD is not a default win; use the "
-                f"simpler selection that scores best on your validation set (here {usual}"
-                + (" most often" if len({r.other for r in readings}) > 1 else "") + ").")
+                f"simpler selection that scores best on your validation set ("
+                + ("most often " if len({r.other for r in readings}) > 1 else "here ") + f"{usual}).")
     if ahead and behind:
         return (f"LLKD is detectably better {some(ahead)} ({_listing(ahead)}) and detectably worse "
                 f"{some(behind)} ({_listing(behind)}): which wins depends on the data and on how the choices are "
@@ -96,7 +98,7 @@ def from_comparison(summary: pd.DataFrame, verdicts: pd.DataFrame, gold: tuple[p
     readings = [Reading.of("chosen against the teacher's labels", summary, verdicts)]
     if gold is not None:
         readings.append(Reading.of("chosen against gold", *gold))
-    return box(decision(readings), _costs(passes_per_sample(summary), _usual(readings)))
+    return box(decision(readings), costs_sentence([(passes_per_sample(summary), _usual(readings), "on this run")]))
 
 
 def from_map(best: pd.DataFrame, costs: pd.DataFrame) -> str:
@@ -117,4 +119,4 @@ def from_map(best: pd.DataFrame, costs: pd.DataFrame) -> str:
                   f"{usual}).")
     if len(behind):
         choice += f" LLKD was detectably behind in {len(behind)} ({cell(behind)})."
-    return box(choice, _costs(passes_per_sample(costs), usual))
+    return box(choice, costs_sentence([(passes_per_sample(costs), usual, "on this run")]))

@@ -286,11 +286,17 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "keys":
         list_keys()
     elif args.command == "report":
-        from .report import merge_sections, readme_block, replace_block, run_report, time_block
+        from .compare_runs import COMMITTED, write_snapshot
+        from .report import (
+            WHEN_TO_USE, merge_sections, readme_block, replace_block, run_report, time_block, when_to_use_block,
+        )
 
         existing = args.output.read_text() if args.output.exists() else ""
         sections = {run.name: run_report(run, f"Run `{run.name}`") for run in args.runs}
         args.output.write_text(merge_sections(existing, REPORT_HEADER, sections))
+        root = args.tables or COMMITTED
+        if not args.no_tables:
+            print("wrote the tables of " + ", ".join(str(write_snapshot(run, root)) for run in args.runs))
         if args.readme is not None:
             text = args.readme.read_text()
             for run in args.runs:
@@ -298,13 +304,10 @@ def main(argv: list[str] | None = None) -> int:
                     text = replace_block(text, run.name, readme_block(run))
                 if f"<!-- report:{run.name}:time -->" in text:
                     text = replace_block(text, f"{run.name}:time", time_block(run))
+            if f"<!-- report:{WHEN_TO_USE} -->" in text and root.is_dir():
+                text = replace_block(text, WHEN_TO_USE, when_to_use_block(root))
             args.readme.write_text(text)
             print(f"wrote the README blocks of {', '.join(run.name for run in args.runs)} in {args.readme}")
-        if not args.no_tables:
-            from .compare_runs import COMMITTED, write_snapshot
-
-            root = args.tables or COMMITTED
-            print("wrote the tables of " + ", ".join(str(write_snapshot(run, root)) for run in args.runs))
         print(f"wrote {args.output}")
     elif args.command == "compare-runs":
         from .compare_runs import command

@@ -51,10 +51,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+import yaml
 
 
 COMMITTED = Path(__file__).resolve().parents[2] / "papers" / "runs"  # the committed runs' tables, by run name
 SNAPSHOT_RECORD = "run.json"  # in a snapshot: the run's commit, machine and threads
+SNAPSHOT_STUDY = ("dataset", "teacher", "calibration", "student", "trainable_layers", "max_length", "max_steps")  # its setting
 README_BLOCK = "compare-runs"  # README's <!-- report:compare-runs --> block
 
 TIMING = re.compile(r"second|minute", re.IGNORECASE)
@@ -350,8 +352,8 @@ def compare_runs(run: str | Path, reference: str | Path) -> RunComparison:
 
 def write_snapshot(run_dir: str | Path, root: str | Path = COMMITTED) -> Path:
     """Copy a run's CSV tables into ``root/<run name>/tables/`` (the tables it held before are removed) and
-    its record there (commit, machine, threads, package versions; no path of the machine): the committed
-    reference that ``llkd-nb compare-runs`` checks a reproduction against."""
+    its record there (commit, machine, threads, package versions, the study's setting; no path of the
+    machine): the committed reference that ``llkd-nb compare-runs`` checks a reproduction against."""
     run = Path(run_dir)
     tables = tables_of(run)
     target = Path(root) / run.name
@@ -361,10 +363,12 @@ def write_snapshot(run_dir: str | Path, root: str | Path = COMMITTED) -> Path:
     for name, path in tables.items():
         shutil.copyfile(path, target / "tables" / name)
     record = run_record(run)
+    study = yaml.safe_load((run / "config" / "study.yaml").read_text()) if (run / "config" / "study.yaml").exists() else {}
     kept = {"git_commit": record.get("git_commit"), "git_clean": record.get("git_clean"),
             "machine": {k: v for k, v in record.get("machine", {}).items()
                         if k in ("python", "processor", "cpu", "cpu_count", "torch_threads", "cuda")},
-            "packages": record.get("packages", {})}
+            "packages": record.get("packages", {}),
+            "study": {k: study[k] for k in SNAPSHOT_STUDY if k in study}}
     (target / SNAPSHOT_RECORD).write_text(json.dumps(kept, indent=2) + "\n")
     return target
 

@@ -220,9 +220,7 @@ def readme_rule(run_dir: str | Path) -> str:
             + (f"; the {len(simulated)} simulated cells, an exploratory family of their own, read better in "
                f"{(simulated['verdict'] == 'better').sum()} and worse in {(simulated['verdict'] == 'worse').sum()}"
                if len(simulated) else "") + f". {rule.statement()} "
-            f"These hold for a {study['max_length']}-token student with "
-            f"{'every layer' if study['trainable_layers'] is None else 'its top %d layer(s)' % study['trainable_layers']} "
-            "trained, "
+            f"These hold for {student_phrase(study)}, "
             f"{len(study['seeds'])} seeds and the teachers measured here.{simulation}{_paper_regime_sentence(run, study)}\n")
 
 
@@ -309,6 +307,45 @@ def readme_summary(run_dir: str | Path) -> str:
             f"{len(study['seeds'])} seeds, {len(study['tuning_seeds'])} tuning seeds). {_teacher_sentences(run)} "
             f"**Chosen against the teacher's labels** (no gold needed): {headline(summary, verdicts)} "
             f"{gold_selection_sentences(run, study)} {a_a_sentence_of(run)}".rstrip() + "\n")
+
+
+WHEN_TO_USE = "when-to-use"  # README's <!-- report:when-to-use --> block: the box, from every committed run
+
+
+def student_phrase(study: dict) -> str:
+    """The student as a study sets it, in words."""
+    layers = "every layer" if study["trainable_layers"] is None else f"its top {study['trainable_layers']} layer(s)"
+    return f"a {study['max_length']}-token `{study['student']}` student with {layers} trained"
+
+
+def when_to_use_block(root: str | Path) -> str:
+    """README's "When to use LLKD" box, from the snapshots in ``root`` (``papers/runs``) that hold notebook 04's
+    tables: LLKD against the best other method on each dataset under each model selection, and the costs."""
+    from ..experiments.advice import Reading, box, costs_sentence, decision, passes_per_sample
+    from ..experiments.compare import best_other
+    from .compare_runs import SNAPSHOT_RECORD
+
+    readings, costs, settings = [], [], []
+    for run in sorted(path for path in Path(root).iterdir() if (path / "tables" / "04_summary.csv").exists()):
+        tables, study = run / "tables", json.loads((run / SNAPSHOT_RECORD).read_text()).get("study", {})
+        dataset = study.get("dataset", run.name)
+        summary = pd.read_csv(tables / "04_summary.csv", index_col=0)
+        readings.append(Reading.of(f"{dataset}, chosen against the teacher's labels", summary,
+                                   pd.read_csv(tables / "04_verdicts.csv", index_col=0)))
+        if (tables / "04_verdicts_gold_selection.csv").exists():
+            readings.append(Reading.of(f"{dataset}, chosen against gold",
+                                       pd.read_csv(tables / "04_summary_gold_selection.csv", index_col=0),
+                                       pd.read_csv(tables / "04_verdicts_gold_selection.csv", index_col=0)))
+        costs.append((passes_per_sample(summary), best_other(summary), f"on {dataset}"))
+        settings.append(study)
+    if not readings:
+        raise FileNotFoundError(f"no committed run in {root} holds notebook 04's tables: run `llkd-nb report` on one")
+    scope = "; ".join(sorted({f"{student_phrase(s)}, teacher `{s['teacher']}` ({s['calibration']}-calibrated), "
+                              f"{s['max_steps']} optimizer steps" for s in settings if "student" in s}))
+    text = decision(readings) + (f" It holds for what these runs measured: {scope}. Notebook 05's maps (above) read "
+                                 "other teachers and budgets cell by cell." if scope else "")
+    return box(text, costs_sentence(costs), source="notebook 04's tables of the committed runs, both model "
+                                                   "selections") + "\n"
 
 
 def readme_block(run_dir: str | Path) -> str:

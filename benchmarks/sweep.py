@@ -64,7 +64,7 @@ def study_runs() -> dict[str, tuple[int, int]]:
     tuning, seeds = len(comparison.tuning_seeds), len(comparison.seeds)
     notebook_04 = ((len(LEARNING_RATES) + sum(len(m.grid) for m in rows)) * tuning + len(rows) * seeds
                    + (comparison.a_a_seeds - seeds) + 2 * seeds)  # A/A spare seeds, LLKD and one other, other protocol
-    per_cell = sum(len(m.grid) for m in map_methods()) * tuning + len(map_methods()) * seeds
+    per_cell = (len(LEARNING_RATES) + sum(len(m.grid) for m in map_methods())) * tuning + len(map_methods()) * seeds
     rungs = 1 + len(ladder.proxy_sizes) + len(ladder.simulated_accuracies) * len(ladder.simulated_aurocs)
     parts = {"notebook 04: learning rate, grids, seeds, A/A, other protocol": (notebook_04, train.max_steps)}
     for budget in ladder.budgets:

@@ -15,6 +15,7 @@ from llkd_nb.experiments.methods import LLKD_ROW, comparison_methods, method_nam
 from llkd_nb.experiments.simulation import (
     calibrated_teacher, error_confusion, labels_at_accuracy, reorder_to_auroc,
 )
+from llkd_nb.experiments.tuning import LEARNING_RATE, LEARNING_RATES
 from llkd_nb.student.training import TrainConfig
 from llkd_nb.teacher.artifacts import build_artifact
 
@@ -110,6 +111,29 @@ def test_the_simulations_are_a_holm_family_of_their_own():
     assert corrected["p_holm"].tolist() == pytest.approx([0.02, 0.04, 0.02, 0.04])  # two families of two, not one of four
 
 
+def test_every_method_of_a_cell_trains_at_the_learning_rate_tuned_for_that_teacher_and_budget(artifact, monkeypatch):
+    from llkd_nb.experiments import compare, conditions, tuning
+
+    tuned = {2: 0.0123, 3: 0.0456}
+    monkeypatch.setattr(conditions, "tune_rate", lambda method, data, features, config, seeds, cache=None: tuning.Tuned(
+        LEARNING_RATE, {"lr": tuned[config.max_steps]}, [], list(seeds), ""))
+    monkeypatch.setattr(conditions, "tune", lambda methods, *args, **kwargs: {
+        method.name: tuning.Tuned(method.name, method.grid[0], [], [], "") for method in methods})
+    seen = []
+
+    def record(artifact, methods, seeds, config, *args, **kwargs):
+        seen.append((config.max_steps, config.lr))
+        raise StopIteration  # enough: the cell's runs were asked for at this learning rate
+
+    monkeypatch.setattr(compare, "run_methods", record)
+    methods = [method_named(comparison_methods(with_ceiling=False), name) for name in ("all pseudo-labels", LLKD_ROW)]
+    for budget in (2, 3):
+        with pytest.raises(StopIteration):
+            run_conditions(real_conditions(artifact)[1:], methods, [budget], [0], [100], TrainConfig(device="cpu"),
+                           replicates=10, progress=False)
+    assert seen == [(2, 0.0123), (3, 0.0456)]
+
+
 def test_the_grid_tunes_every_budget_and_runs_every_method_and_teacher(artifact):
     conditions = real_conditions(artifact)[1:] + simulated_conditions(artifact, [None], [None])
     methods = [method_named(comparison_methods(with_ceiling=False), name)
@@ -119,9 +143,10 @@ def test_the_grid_tunes_every_budget_and_runs_every_method_and_teacher(artifact)
     assert {"p_raw", "p_holm", "low_raw", "low", "verdict", "kind", "seeds"} <= set(results.cells.columns)
     assert results.cells.loc[results.cells["method"] != LLKD_ROW, "p_holm"].notna().all()
     assert len(results.runs) == len(conditions) * 2 * len(methods) * 2
-    tuned = results.tuning  # every method with a grid, tuned at every budget for every teacher
-    assert len(tuned) == len(conditions) * 2 * 2 and set(tuned["budget"]) == {2, 3}
-    assert results.chosen(conditions[0].name, 3).keys() == {"fixed confidence threshold", LLKD_ROW}
+    tuned = results.tuning  # the learning rate, then every method with a grid, at every budget for every teacher
+    assert len(tuned) == len(conditions) * 2 * 3 and set(tuned["budget"]) == {2, 3}
+    assert results.chosen(conditions[0].name, 3).keys() == {LEARNING_RATE, "fixed confidence threshold", LLKD_ROW}
+    assert results.chosen(conditions[0].name, 3)[LEARNING_RATE]["lr"] in LEARNING_RATES
     best = results.best_other()
     assert len(best) == len(conditions) * 2 and LLKD_ROW not in set(best["method"])
     for _, cell in best.iterrows():  # the best other is chosen by validation, among the non-LLKD rows of its cell

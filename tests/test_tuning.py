@@ -70,6 +70,12 @@ def test_a_choice_at_a_grid_edge_names_what_lies_past_it():
     assert all(all(m.beyond) and m.knob for m in comparison_methods() if m.grid)  # every tuned row names its knob and both edges
 
 
+def test_a_learning_rate_at_the_grids_edge_says_what_was_not_tried():
+    assert tuning.rate_edge({"lr": tuning.LEARNING_RATES[1]}) == ""
+    assert "first value; past it: a smaller learning rate" in tuning.rate_edge({"lr": tuning.LEARNING_RATES[0]})
+    assert "last value; past it: a larger learning rate" in tuning.rate_edge({"lr": tuning.LEARNING_RATES[-1]})
+
+
 def test_the_shared_learning_rate_is_tuned_once_on_all_pseudo_labels_and_reused(tmp_path, artifact, monkeypatch):
     method = method_named(comparison_methods(), "all pseudo-labels")
     tuned = tuning.tune_learning_rate(method, artifact, CONFIG, [100, 101], tmp_path, grid=(1e-4, 1e-2))

@@ -33,7 +33,7 @@ from .decision_map import MIN_TEACHERS, family
 from .methods import LLKD_ROW, Method, comparison_methods, method_by_id, with_tuned
 from .runcache import RunCache
 from .stats import PairedDifference, holm_correct
-from .tuning import tune
+from .tuning import LEARNING_RATE, rate_edge, tune, tune_rate
 
 # The rows of notebook 05 (LLKD and the simpler selections a practitioner would try first), by id, and their
 # display and short names. LLKD's halves are ablations, measured in notebook 04; here they would double the
@@ -188,7 +188,8 @@ class ConditionResults:
         return holm_by_family(best.reset_index(drop=True))
 
     def chosen(self, condition: str, budget: int) -> dict[str, dict]:
-        """The knobs each method was tuned to for ``condition`` at ``budget``."""
+        """The knobs each method was tuned to for ``condition`` at ``budget`` (and the shared learning rate,
+        under :data:`llkd_nb.experiments.tuning.LEARNING_RATE`)."""
         rows = self.tuning[(self.tuning["condition"] == condition) & (self.tuning["budget"] == budget)]
         return dict(zip(rows["method"], rows["params"]))
 
@@ -232,8 +233,9 @@ def _cell_rows(condition: Condition, budget: int, comparison, differences: dict)
 def run_conditions(conditions: list[Condition], methods: list[Method], budgets: list[int], seeds: list[int],
                    tuning_seeds: list[int], config: TrainConfig, replicates: int, features: DataFeatures | None = None,
                    tune_methods: bool = True, progress: bool = True, cache: RunCache | None = None) -> ConditionResults:
-    """For every condition x budget: tune every method at that budget on ``tuning_seeds``, run every
-    method x seed, and compare LLKD with each method, paired over seeds and test texts."""
+    """For every condition x budget: tune the learning rate the methods share on all pseudo-labels, then every
+    method's knob, at that budget on ``tuning_seeds``; run every method x seed, and compare LLKD with each
+    method, paired over seeds and test texts."""
     from tqdm.auto import tqdm
 
     from .compare import run_methods
@@ -252,6 +254,12 @@ def run_conditions(conditions: list[Condition], methods: list[Method], budgets: 
             data = TrainingData.from_artifact(artifact, "pseudo", config.model_selection)
             for budget in budgets:
                 budget_config = replace(config, max_steps=budget)
+                if tune_methods:
+                    rate = tune_rate(method_by_id(methods, "all"), data, features, budget_config, tuning_seeds,
+                                     cache=cache)
+                    budget_config = replace(budget_config, lr=rate.chosen["lr"])
+                    tuning_rows.append({"condition": condition.name, "budget": budget, "method": LEARNING_RATE,
+                                        "params": rate.chosen, "edge": rate_edge(rate.chosen)})
                 tunable = [method for method in methods if tune_methods and method.grid]
                 chosen = {name: t.chosen for name, t in tune(tunable, data, features, budget_config, tuning_seeds,
                                                              cache=cache).items()}
@@ -293,7 +301,8 @@ def paper_regime(conditions: list[Condition], results: ConditionResults, budget:
     """LLKD against the map's best other method at ``budget``, per condition, with the paper's student
     (the whole encoder fine-tuned, on ``max_length`` tokens, scored on validation ``num_evals`` times) and with the
     map's student, on the same ``seeds``: each method keeps the knobs it was tuned to in the map, and both students
-    the study's learning rate (not re-tuned for the whole encoder). One row per condition x student."""
+    the learning rate the map tuned at that teacher and budget (not re-tuned for the whole encoder). One row per
+    condition x student."""
     from .compare import run_methods
     from .methods import method_named
 
@@ -305,7 +314,9 @@ def paper_regime(conditions: list[Condition], results: ConditionResults, budget:
         other = best.loc[(condition.name, budget), "method"]
         chosen = results.chosen(condition.name, budget)
         pair = with_tuned([method_named(methods, LLKD_ROW), method_named(methods, other)], chosen)
-        for student, student_config in (("map's student", replace(config, max_steps=budget)), ("paper's student", paper_config)):
+        rate = chosen.get(LEARNING_RATE, {})  # the map's, at this teacher and budget
+        for student, student_config in (("map's student", replace(config, max_steps=budget, **rate)),
+                                        ("paper's student", replace(paper_config, **rate))):
             comparison = run_methods(condition.artifact, pair, seeds, student_config, progress=progress, cache=cache)
             difference = comparison.against(LLKD_ROW, condition.artifact.gold("test"), condition.artifact.num_labels,
                                             replicates)[other]

@@ -111,6 +111,26 @@ LEARNING_RATES = (1e-4, 3e-4, 1e-3, 3e-3)
 LEARNING_RATE = "learning rate"  # the name its record is saved under (tuning/learning_rate.json)
 
 
+def tune_rate(method: Method, data: TrainingData, features: DataFeatures, config: TrainConfig, seeds: list[int],
+              key: str = "", cache: RunCache | None = None, grid: tuple[float, ...] = LEARNING_RATES) -> Tuned:
+    """The learning rate over ``grid`` that scores best for ``method`` on the tuning ``seeds`` (one sweep)."""
+    requests = [RunRequest(data, method.strategy, method.params, replace(config, lr=lr, seed=seed))
+                for lr in grid for seed in seeds]
+    runs = iter(train_runs(requests, features, cache))
+    candidates = [{"params": {"lr": lr}, "scores": [_score(next(runs), config.model_selection) for _ in seeds]}
+                  for lr in grid]
+    return _best(LEARNING_RATE, candidates, seeds, key, config.model_selection)
+
+
+def rate_edge(chosen: dict, grid: tuple[float, ...] = LEARNING_RATES) -> str:
+    """Empty if the chosen learning rate lies inside ``grid``; else which edge, and what lies past it."""
+    if chosen["lr"] not in (grid[0], grid[-1]):
+        return ""
+    first = chosen["lr"] == grid[0]
+    return (f"lr={chosen['lr']} is the grid's {'first' if first else 'last'} value; past it: a "
+            f"{'smaller' if first else 'larger'} learning rate, not tried")
+
+
 def tune_learning_rate(method: Method, artifact: TeacherArtifact, config: TrainConfig, seeds: list[int],
                        run_dir: str | Path, features: DataFeatures | None = None, cache: RunCache | None = None,
                        grid: tuple[float, ...] = LEARNING_RATES) -> Tuned:
@@ -122,13 +142,7 @@ def tune_learning_rate(method: Method, artifact: TeacherArtifact, config: TrainC
     if saved is not None and saved.key == key:
         return saved
     data = TrainingData.from_artifact(artifact, method.targets, config.model_selection)
-    features = features or DataFeatures.encode(data, config)
-    requests = [RunRequest(data, method.strategy, method.params, replace(config, lr=lr, seed=seed))
-                for lr in grid for seed in seeds]
-    runs = iter(train_runs(requests, features, cache))
-    candidates = [{"params": {"lr": lr}, "scores": [_score(next(runs), config.model_selection) for _ in seeds]}
-                  for lr in grid]
-    tuned = _best(LEARNING_RATE, candidates, seeds, key, config.model_selection)
+    tuned = tune_rate(method, data, features or DataFeatures.encode(data, config), config, seeds, key, cache, grid)
     tuned.save(run_dir)
     return tuned
 

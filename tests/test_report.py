@@ -210,9 +210,14 @@ def test_the_map_sentence_counts_real_and_proxy_cells_and_sets_the_simulations_a
     (tmp_path / "config" / "study.yaml").write_text(yaml.safe_dump(
         {"dataset": "bbc_news", "max_length": 32, "trainable_layers": 1, "student": "offline:minilm-l6", "seeds": [0, 1],
          "paper_regime_seeds": 0}))
+    best.assign(verdict="no detectable difference").to_csv(tmp_path / "tables" / "05_best_other_gold_selection.csv",
+                                                             index=False)
     text = readme_rule(tmp_path)
-    assert "over the 8 teacher x budget cells of real and proxy teachers, LLKD is better than the best other method " \
-           "in 0, worse in 2 and not distinguishable in 6" in text
+    assert "over the 8 teacher x budget cells of real and proxy teachers, with every choice made against the teacher's " \
+           "labels, LLKD is better than the best other method in 0, worse in 2 and not distinguishable in 6" in text
+    assert "Chosen against gold (every checkpoint, tuned value and best other method), LLKD is better than the best " \
+           "other method in 0, worse in 0 and not distinguishable in 8 of the 8 cells" in text
+    assert "2 of them change verdict from the choice against the teacher's labels" in text
     assert "the 2 simulated cells, an exploratory family of their own, read better in 2 and worse in 0" in text
     assert "fitted over the map's 8 cells of 4 real and proxy teachers" in text
 

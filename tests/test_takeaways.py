@@ -75,3 +75,14 @@ def test_the_student_sentence_says_whether_a_verdict_turned():
     turned = _takeaways(_best(NEUTRAL), regime=_regime(("no detectable difference", "worse")))[3]
     assert "turns the verdict at 1 of 2 rungs:** zero-shot (worse → no detectable difference)" in turned
     assert "not trained on this run" in _takeaways(_best(NEUTRAL))[3]
+
+
+def test_the_selection_take_away_counts_the_verdicts_a_gold_choice_changes():
+    best = _best(NEUTRAL)
+    same = map_takeaways(best, MarginRule.fit(best, TEACHERS), None, None, gold_best=best).split("\n")[1]
+    assert same.startswith("2. **The verdicts do not depend on how the choices are made.**")
+    gold = _best(["worse", *NEUTRAL[1:]])
+    changed = map_takeaways(best, MarginRule.fit(best, TEACHERS), None, None, gold_best=gold).split("\n")[1]
+    assert "changes 1 of the 8 verdicts" in changed and "worse in 1 and not distinguishable in 7" in changed
+    assert "(proxy 0 at 20 steps: no detectable difference → worse)" in changed
+    assert len(map_takeaways(best, MarginRule.fit(best, TEACHERS), None, None).split("\n")) == 4  # no gold: no item

@@ -16,8 +16,8 @@ def _counted(best: pd.DataFrame) -> str:
     cells = best[best["kind"].map(family) == "confirmatory"]
     better, worse = cells[cells["verdict"] == "better"], cells[cells["verdict"] == "worse"]
     neutral = len(cells) - len(better) - len(worse)
-    counts = (f"Over the map's {len(cells)} cells of real and proxy teachers, LLKD is better than the best other "
-              f"method in {len(better)}, worse in {len(worse)} and not distinguishable in {neutral}")
+    counts = (f"Over the map's {len(cells)} cells of real and proxy teachers, with every choice made against the "
+              f"teacher's labels, LLKD is better than the best other method in {len(better)}, worse in {len(worse)} and not distinguishable in {neutral}")
     if not len(better) and not len(worse):
         return f"**On this map LLKD is not distinguishable from the best simpler selection anywhere.** {counts}."
     if len(worse) > len(better):
@@ -29,6 +29,41 @@ def _counted(best: pd.DataFrame) -> str:
         where = ", ".join(f"{r.condition} at {r.budget} steps" for r in better.itertuples())
         return (f"**Where a difference is detected, it more often favours LLKD.** {counts}; LLKD wins at {where}.")
     return f"**Detected differences go as often one way as the other.** {counts}."
+
+
+def selections_side_by_side(best: pd.DataFrame, gold_best: pd.DataFrame) -> pd.DataFrame:
+    """Per teacher x budget: the best other method, LLKD's margin over it and the verdict, with every choice
+    made against the teacher's labels (``best``) and against gold (``gold_best``)."""
+    keys, shown = ["condition", "kind", "budget"], ["method", "llkd_minus", "verdict"]
+    return best.set_index(keys)[shown].join(gold_best.set_index(keys)[shown], lsuffix=" (pseudo)", rsuffix=" (gold)")
+
+
+def selection_sentence(best: pd.DataFrame, gold_best: pd.DataFrame) -> str:
+    """The map's verdicts over the real and proxy cells chosen against gold, and how many cells change verdict
+    from the choice against the teacher's labels."""
+    both = selections_side_by_side(best, gold_best)
+    both = both[both.index.get_level_values("kind").map(family) == "confirmatory"]
+    counts = both["verdict (gold)"].value_counts()
+    changed = both[both["verdict (pseudo)"] != both["verdict (gold)"]]
+    listed = "; ".join(f"{condition} at {budget} steps: {row['verdict (pseudo)']} → {row['verdict (gold)']}"
+                       for (condition, _, budget), row in changed.iterrows())
+    return (f"Chosen against gold (every checkpoint, tuned value and best other method), LLKD is better than the best "
+            f"other method in {counts.get('better', 0)}, worse in {counts.get('worse', 0)} and not distinguishable in "
+            f"{counts.get('no detectable difference', 0)} of the {len(both)} cells of real and proxy teachers; "
+            f"{len(changed)} of them change verdict from the choice against the teacher's labels"
+            + (f" ({listed})" if len(changed) else "") + ".")
+
+
+def _selections(best: pd.DataFrame, gold_best: pd.DataFrame | None) -> str | None:
+    """The take-away on model selection, when the map was also read with gold choices."""
+    if gold_best is None:
+        return None
+    both = selections_side_by_side(best, gold_best)
+    both = both[both.index.get_level_values("kind").map(family) == "confirmatory"]
+    changed = int((both["verdict (pseudo)"] != both["verdict (gold)"]).sum())
+    head = ("**The verdicts do not depend on how the choices are made.**" if not changed else
+            f"**How the choices are made changes {changed} of the {len(both)} verdicts.**")
+    return f"{head} {selection_sentence(best, gold_best)}"
 
 
 def _trend(rule: MarginRule) -> str:
@@ -83,10 +118,12 @@ def _student(regime: pd.DataFrame | None) -> str:
             "for both students, so a better student is not, by itself, a reason to switch to LLKD.")
 
 
-def map_takeaways(best: pd.DataFrame, rule: MarginRule, check: pd.DataFrame | None,
-                  regime: pd.DataFrame | None) -> str:
-    """Notebook 05's take-aways as a numbered Markdown list, from the map's cells (``best``), the rule, the
-    simulation's twin check and the paper's-student table (None where the run skipped them)."""
-    items = [_counted(best), _trend(rule), _simulation(check), _student(regime)]
+def map_takeaways(best: pd.DataFrame, rule: MarginRule, check: pd.DataFrame | None, regime: pd.DataFrame | None,
+                  gold_best: pd.DataFrame | None = None) -> str:
+    """Notebook 05's take-aways as a numbered Markdown list, from the map's cells (``best``; ``gold_best`` with
+    every choice made against gold), the rule, the simulation's twin check and the paper's-student table (None
+    where the run skipped them)."""
+    items = [item for item in (_counted(best), _selections(best, gold_best), _trend(rule), _simulation(check),
+                               _student(regime)) if item is not None]
     return "\n".join(f"{n}. {item}" for n, item in enumerate(items, start=1))
 

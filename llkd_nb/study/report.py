@@ -200,12 +200,15 @@ def readme_rule(run_dir: str | Path) -> str:
     """The README's sentences on when to use LLKD (the cells' verdicts, the rule, its limits), computed
     from notebook 05's tables."""
     from ..experiments.decision_map import family, load_map
+    from ..experiments.takeaways import selection_sentence
 
     run = Path(run_dir)
     rule, best, teachers = load_map(run)
     study = yaml.safe_load((run / "config" / "study.yaml").read_text())
     confirmatory = best[best["kind"].map(family) == "confirmatory"]
     counts, simulated = confirmatory["verdict"].value_counts(), best[best["kind"].map(family) == "exploratory"]
+    gold_path = run / "tables" / "05_best_other_gold_selection.csv"
+    gold = f" {selection_sentence(best, pd.read_csv(gold_path))}" if gold_path.exists() else ""
     check = run / "tables" / "05_simulation_check.csv"
     simulation = ""
     if check.exists():
@@ -214,12 +217,13 @@ def readme_rule(run_dir: str | Path) -> str:
                       f"{int(check['inside'].sum())} of {len(check)} method x budget cells (mean gap "
                       f"{(check['simulated_mean'] - check['real_mean']).mean():+.3f} macro-F1).")
     return (f"- **{study['dataset']}** (run `{run.name}`): over the {len(confirmatory)} teacher x budget cells of real "
-            f"and proxy teachers, LLKD is better than the best other method in {counts.get('better', 0)}, worse in "
+            f"and proxy teachers, with every choice made against the teacher's labels, LLKD is better than the best "
+            f"other method in {counts.get('better', 0)}, worse in "
             f"{counts.get('worse', 0)} and not distinguishable in {counts.get('no detectable difference', 0)} "
             f"(Holm-corrected within them)"
             + (f"; the {len(simulated)} simulated cells, an exploratory family of their own, read better in "
                f"{(simulated['verdict'] == 'better').sum()} and worse in {(simulated['verdict'] == 'worse').sum()}"
-               if len(simulated) else "") + f". {rule.statement()} "
+               if len(simulated) else "") + f".{gold} {rule.statement()} "
             f"These hold for {student_phrase(study)}, "
             f"{len(study['seeds'])} seeds and the teachers measured here.{simulation}{_paper_regime_sentence(run, study)}\n")
 

@@ -147,3 +147,22 @@ def test_too_few_teachers_for_the_teacher_level_terms_is_a_clear_error():
     three = best[best["condition"].isin(["teacher 0", "teacher 4", "teacher 8"])]
     with pytest.raises(ValueError, match="needs more teachers than that outside the simulations, got 3"):
         MarginRule.fit(three, teachers)
+
+
+def test_teachers_whose_accuracy_and_auroc_move_together_are_a_clear_error():
+    best, teachers = map_cells(slope_auroc=1.0)
+    diagonal = best[best["condition"].isin(["teacher 0", "teacher 4", "teacher 8"])]
+    line = pd.concat([teachers, pd.DataFrame({"accuracy": [0.5], "auroc": [0.675]}, index=["teacher 9"])])
+    fourth = diagonal[diagonal["condition"] == "teacher 0"].assign(condition="teacher 9")
+    with pytest.raises(ValueError, match="move together on this map"):
+        MarginRule.fit(pd.concat([diagonal, fourth]), line)
+
+
+def test_the_guide_never_places_a_teacher_at_a_simulated_rung():
+    best, teachers = map_cells(slope_auroc=1.0)
+    teachers = teachers.assign(kind="proxy")
+    twin = pd.DataFrame({"kind": ["simulated"], "accuracy": [0.61], "auroc": [0.88]}, index=["simulated twin"])
+    simulated = best[best["condition"] == "teacher 5"].assign(condition="simulated twin", kind="simulated")
+    with_twin, ladder = pd.concat([best, simulated], ignore_index=True), pd.concat([teachers, twin])
+    placed, advice = recommendation(MarginRule.fit(with_twin, ladder), with_twin, ladder, 0.61, 0.88)
+    assert (placed["nearest_rung"] == "teacher 5").all() and "simulated twin" not in advice

@@ -49,7 +49,7 @@ def test_the_verdict_count_follows_the_cells_and_leaves_the_simulations_out():
     first = _takeaways(_best(NEUTRAL))[0]
     assert first.startswith("1. **On this map LLKD is not distinguishable") and "in 0, worse in 0" in first
     losing = _takeaways(_best(["worse", "worse", *NEUTRAL[2:]]))[0]
-    assert "more often favours a simpler selection" in losing and "mostly to top-k % per class, at 20, 60 steps" in losing
+    assert "more often favours a simpler selection" in losing and "loses mostly to top-k % per class, at 20, 60 steps" in losing
     winning = _takeaways(_best(["better", *NEUTRAL[1:]]))[0]
     assert "more often favours LLKD" in winning and "LLKD wins at proxy 0 at 20 steps" in winning
     assert "8 cells of real and proxy teachers" in winning  # the simulated cell is not counted
@@ -59,7 +59,7 @@ def test_the_trend_sentence_follows_the_rules_intervals():
     flat = _takeaways(_best(NEUTRAL))[1]
     assert "No trend of LLKD's margin" in flat
     steep = _takeaways(_best(NEUTRAL, slope_auroc=2.0))[1]
-    assert "LLKD's margin moves with +0.1 confidence AUROC (up)" in steep
+    assert "LLKD's predicted margin rises with the teacher's confidence AUROC.**" in steep
 
 
 def test_the_simulation_sentence_follows_the_twin_check():
@@ -71,7 +71,7 @@ def test_the_simulation_sentence_follows_the_twin_check():
 
 def test_the_student_sentence_says_whether_a_verdict_turned():
     kept = _takeaways(_best(NEUTRAL), regime=_regime(("worse", "worse")))[3]
-    assert "does not turn any verdict" in kept and "+0.200 on average over the 2 rungs" in kept
+    assert "turns no verdict here" in kept and "+0.200 on average over the 2 rungs" in kept
     turned = _takeaways(_best(NEUTRAL), regime=_regime(("no detectable difference", "worse")))[3]
     assert "turns the verdict at 1 of 2 rungs:** zero-shot (worse → no detectable difference)" in turned
     assert "not trained on this run" in _takeaways(_best(NEUTRAL))[3]

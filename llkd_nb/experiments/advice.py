@@ -60,6 +60,16 @@ def _usual(readings: list[Reading]) -> str:
     return Counter(r.other for r in readings).most_common(1)[0][0]
 
 
+def _which(readings: list[Reading]) -> str:
+    """The best other method of ``readings`` in words: the one, the one of a strict majority, or the list."""
+    counts = Counter(r.other for r in readings).most_common()
+    if len(counts) == 1:
+        return f"here {counts[0][0]}"
+    if counts[0][1] > len(readings) / 2:
+        return f"most often {counts[0][0]}"
+    return "here " + " or ".join(name for name, _ in counts)
+
+
 def _listing(readings: list[Reading]) -> str:
     return "; ".join(f"{r.where}, against {r.other}: {r.difference}" for r in readings)
 
@@ -68,7 +78,6 @@ def decision(readings: list[Reading]) -> str:
     """What to do, from the verdicts of LLKD against the best other method in each reading."""
     ahead = [r for r in readings if r.verdict == "better"]
     behind = [r for r in readings if r.verdict == "worse"]
-    usual = _usual(readings)
     some = lambda part: "on this run" if len(readings) == 1 else f"in {len(part)} of the {len(readings)} readings"  # noqa: E731
     if ahead and not behind:
         if len(ahead) == len(readings):
@@ -80,8 +89,7 @@ def decision(readings: list[Reading]) -> str:
     if behind and not ahead:
         return (f"The best other method by validation is detectably better than LLKD {some(behind)} "
                 f"({_listing(behind)}), and LLKD is detectably better in none: LLKD is not a default win; use the "
-                f"simpler selection that scores best on your validation set ("
-                + ("most often " if len({r.other for r in readings}) > 1 else "here ") + f"{usual}).")
+                f"simpler selection that scores best on your validation set ({_which(behind)}).")
     if ahead and behind:
         return (f"LLKD is detectably better {some(ahead)} ({_listing(ahead)}) and detectably worse "
                 f"{some(behind)} ({_listing(behind)}): which wins depends on the data and on how the choices are "

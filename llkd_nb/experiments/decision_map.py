@@ -86,6 +86,7 @@ class MarginRule:
     omega2: float
     cells: int
     teachers: int
+    left_out: int  # exploratory (simulated) cells the fit leaves out
     accuracy_range: tuple[float, float]
     auroc_range: tuple[float, float]
     budgets: tuple[int, ...]
@@ -109,6 +110,9 @@ class MarginRule:
         if between_df < 1:
             raise ValueError(f"the rule has {per_teacher.sum()} teacher-level terms (intercept, accuracy, AUROC) and "
                              f"needs more teachers than that outside the simulations, got {groups}: add proxy_sizes")
+        if np.linalg.matrix_rank(x) < x.shape[1]:
+            raise ValueError("the teachers' accuracy and AUROC move together on this map (their columns are "
+                             "collinear), so the rule cannot tell their effects apart: add teachers that differ")
         y, variance = cells["llkd_minus"].to_numpy(float), cells["se"].to_numpy(float) ** 2
         positive = variance[variance > 0]
         variance = np.maximum(variance, 0.01 * np.median(positive) if len(positive) else 1e-6)  # se 0: weighty, not infinite
@@ -119,8 +123,9 @@ class MarginRule:
         beta, cov, dfs = np.zeros(full.shape[1]), np.zeros((full.shape[1], full.shape[1])), np.zeros(full.shape[1])
         beta[varied], cov[np.ix_(varied, varied)] = coefficients, covariance
         dfs[varied] = np.where(per_teacher, between_df, max(within_df, 1))
-        return cls(beta, cov, dfs, tau2, omega2, len(cells), groups, (float(accuracy.min()), float(accuracy.max())),
-                   (float(auroc.min()), float(auroc.max())), tuple(sorted(int(b) for b in cells["budget"].unique())))
+        return cls(beta, cov, dfs, tau2, omega2, len(cells), groups, int((best["kind"].map(family) != "confirmatory").sum()),
+                   (float(accuracy.min()), float(accuracy.max())), (float(auroc.min()), float(auroc.max())),
+                   tuple(sorted(int(b) for b in cells["budget"].unique())))
 
     @property
     def df(self) -> float:
@@ -187,7 +192,8 @@ class MarginRule:
         if below:
             where += "; it lies below 0 in " + ", ".join(f"{r.below:.0%} of the box at {r.budget} steps" for r in below)
         return (f"A guide, not a test: fitted over the map's {self.cells} cells of {self.teachers} real and proxy "
-                f"teachers (their cells counted as one teacher's evidence each; the simulations left out), LLKD's "
+                f"teachers (their cells counted as one teacher's evidence each"
+                + (f"; the {self.left_out} simulated cells left out" if self.left_out else "") + "), LLKD's "
                 f"predicted margin over the best other method moves by {effects} (95 % intervals)"
                 + (f"; the map does not vary the {' or '.join(fixed)}, so the fit leaves it out" if fixed else "")
                 + f". {where}.")
@@ -220,7 +226,8 @@ def recommendation(rule: MarginRule, best: pd.DataFrame, teachers: pd.DataFrame,
     """Where a teacher of ``accuracy`` and ``auroc`` sits on the map: the rule's predicted margin per budget,
     the nearest measured rung's cells, and which way the guide points, with why."""
     placed = rule.place(accuracy, auroc)
-    rung = nearest_rung(teachers, accuracy, auroc)
+    fitted = teachers[teachers["kind"].map(family) == "confirmatory"] if "kind" in teachers else teachers
+    rung = nearest_rung(fitted, accuracy, auroc)  # a rung the rule was fitted on, never a simulation
     measured = best[best["condition"] == rung].set_index("budget")
     placed["nearest_rung"] = rung
     placed["best_other"] = placed["budget"].map(measured["method"])

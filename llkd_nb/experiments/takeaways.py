@@ -9,6 +9,8 @@ import pandas as pd
 from .decision_map import MarginRule, family
 
 MAP_STUDENT, PAPER_STUDENT = "map's student", "paper's student"  # the students of notebook 05's section 7
+TREND_NOUNS = {"per +0.1 teacher accuracy": "the teacher's accuracy", "per +0.1 confidence AUROC": "the teacher's "
+               "confidence AUROC", "per doubling of the budget": "the budget"}  # the rule's slopes, by name
 
 
 def _counted(best: pd.DataFrame) -> str:
@@ -21,10 +23,12 @@ def _counted(best: pd.DataFrame) -> str:
     if not len(better) and not len(worse):
         return f"**On this map LLKD is not distinguishable from the best simpler selection anywhere.** {counts}."
     if len(worse) > len(better):
-        winner = worse["method"].mode().iloc[0]
+        winners = worse["method"].value_counts()
+        to = (f"mostly to {winners.index[0]}" if winners.iloc[0] > len(worse) / 2
+              else "to " + ", ".join(f"{method} ({n})" for method, n in winners.items()))
         budgets = ", ".join(str(b) for b in sorted(worse["budget"].unique()))
         return (f"**Where a difference is detected, it more often favours a simpler selection than LLKD.** {counts}; "
-                f"the cells LLKD loses are mostly to {winner}, at {budgets} steps.")
+                f"LLKD loses {to}, at {budgets} steps.")
     if len(better) > len(worse):
         where = ", ".join(f"{r.condition} at {r.budget} steps" for r in better.itertuples())
         return (f"**Where a difference is detected, it more often favours LLKD.** {counts}; LLKD wins at {where}.")
@@ -76,8 +80,8 @@ def _trend(rule: MarginRule) -> str:
                 "slopes all have intervals that include 0: " + "; ".join(described.values())
                 + ". Selecting confident labels can help only as far as confidence ranks right labels above wrong "
                   "ones (AUROC); these teachers do not show that it does here.")
-    return ("**LLKD's margin moves with " + " and ".join(
-        f"{name.removeprefix('per ')} ({'up' if row.effect > 0 else 'down'})" for name, row in clear.items())
+    return ("**LLKD's predicted margin " + " and ".join(
+        f"{'rises' if row.effect > 0 else 'falls'} with {TREND_NOUNS[name]}" for name, row in clear.items())
             + ".** The rule's slopes: " + "; ".join(described.values()) + " (a guide, not a test).")
 
 
@@ -112,10 +116,10 @@ def _student(regime: pd.DataFrame | None) -> str:
     scores = (f"Training the whole encoder (section 7) changes LLKD's macro-F1 by {lift:+.3f} on average over the "
               f"{len(rungs)} rungs, and the best other method's by {other_lift:+.3f}")
     if turned:
-        return (f"**A stronger student turns the verdict at {len(turned)} of {len(rungs)} rungs:** "
+        return (f"**The paper's student turns the verdict at {len(turned)} of {len(rungs)} rungs:** "
                 + "; ".join(turned) + f". {scores}. Which method to use can depend on the student: check yours.")
-    return (f"**A stronger student does not turn any verdict here.** {scores}; the verdict at every rung is the same "
-            "for both students, so a better student is not, by itself, a reason to switch to LLKD.")
+    return (f"**The paper's student turns no verdict here.** {scores}; the verdict at every rung is the same for both "
+            "students, so the student, by itself, is no reason to choose another method.")
 
 
 def map_takeaways(best: pd.DataFrame, rule: MarginRule, check: pd.DataFrame | None, regime: pd.DataFrame | None,

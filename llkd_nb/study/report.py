@@ -220,7 +220,7 @@ def readme_rule(run_dir: str | Path) -> str:
             f"and proxy teachers, with every choice made against the teacher's labels, LLKD is better than the best "
             f"other method in {counts.get('better', 0)}, worse in "
             f"{counts.get('worse', 0)} and not distinguishable in {counts.get('no detectable difference', 0)} "
-            f"(Holm-corrected within them)"
+            f"(Holm-corrected within that family)"
             + (f"; the {len(simulated)} simulated cells, an exploratory family of their own, read better in "
                f"{(simulated['verdict'] == 'better').sum()} and worse in {(simulated['verdict'] == 'worse').sum()}"
                if len(simulated) else "") + f".{gold} {rule.statement()} "
@@ -331,8 +331,11 @@ def when_to_use_block(root: str | Path) -> str:
 
     readings, costs, settings = [], [], []
     for run in sorted(path for path in Path(root).iterdir() if (path / "tables" / "04_summary.csv").exists()):
-        tables, study = run / "tables", json.loads((run / SNAPSHOT_RECORD).read_text()).get("study", {})
-        dataset = study.get("dataset", run.name)
+        tables, study = run / "tables", json.loads((run / SNAPSHOT_RECORD).read_text()).get("study")
+        if not study:
+            raise ValueError(f"{run / SNAPSHOT_RECORD} holds no study setting: rewrite the snapshot with "
+                             f"`llkd-nb report runs/{run.name}`")
+        dataset = study["dataset"]
         summary = pd.read_csv(tables / "04_summary.csv", index_col=0)
         readings.append(Reading.of(f"{dataset}, chosen against the teacher's labels", summary,
                                    pd.read_csv(tables / "04_verdicts.csv", index_col=0)))
@@ -344,10 +347,11 @@ def when_to_use_block(root: str | Path) -> str:
         settings.append(study)
     if not readings:
         raise FileNotFoundError(f"no committed run in {root} holds notebook 04's tables: run `llkd-nb report` on one")
-    scope = "; ".join(sorted({f"{student_phrase(s)}, teacher `{s['teacher']}` ({s['calibration']}-calibrated), "
-                              f"{s['max_steps']} optimizer steps" for s in settings if "student" in s}))
-    text = decision(readings) + (f" It holds for what these runs measured: {scope}. Notebook 05's maps (above) read "
-                                 "other teachers and budgets cell by cell." if scope else "")
+    scope = "; ".join(sorted({f"{student_phrase(s)}, teacher `{s['teacher']}` ("
+                              + ("uncalibrated" if s["calibration"] == "none" else f"{s['calibration']}-calibrated")
+                              + f"), {s['max_steps']} optimizer steps" for s in settings}))
+    text = (decision(readings) + f" It holds for what these runs measured: {scope}. Notebook 05's maps (above) read "
+            "other teachers and budgets cell by cell.")
     return box(text, costs_sentence(costs), source="notebook 04's tables of the committed runs, both model "
                                                    "selections") + "\n"
 

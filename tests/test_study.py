@@ -178,3 +178,15 @@ def test_an_extending_study_needs_its_own_name_and_each_file_answers_for_its_key
     (tmp_path / "nameless.yaml").write_text("extends: base.yaml\nmax_steps: 9\n")
     with pytest.raises(ParameterError, match="give it a name of its own"):
         load_study(tmp_path / "nameless.yaml")
+
+
+def test_gold_selection_on_a_file_without_gold_labels_fails_before_any_work(tmp_path):
+    texts = tmp_path / "mine.csv"
+    texts.write_text("text\nfirst text\nsecond text\n")
+    values = {"dataset": str(texts), "labels": ["a", "b"], "task": "Sort the text.", "model_selection": "gold"}
+    with pytest.raises(ParameterError, match="model_selection: gold needs gold labels .* no 'label' column"):
+        Study.from_flat(values)
+    texts.write_text("text,label\nfirst text,a\nsecond text,\n")
+    with pytest.raises(ParameterError, match="1 rows without a label: give eval_dataset"):
+        Study.from_flat(values)
+    assert Study.from_flat({**values, "model_selection": "pseudo"}).train.model_selection == "pseudo"

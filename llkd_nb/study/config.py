@@ -23,7 +23,7 @@ from pathlib import Path
 
 import yaml
 
-from ..core.data import DataConfig
+from ..core.data import DataConfig, read_table
 from ..core.params import default_of, param, study_fields, values_of
 from ..core.validation import ParameterError, check_range, check_types
 from ..experiments.analysis import AnalysisConfig
@@ -148,7 +148,22 @@ class _StudyMethods:
         grouped: dict[str, dict] = {section: {} for section in SECTIONS}
         for key, value in values.items():
             grouped[KEYS[key][0]][key] = value
-        return cls(**{section: SECTIONS[section](**grouped[section]) for section in SECTIONS})
+        study = cls(**{section: SECTIONS[section](**grouped[section]) for section in SECTIONS})
+        study.check_gold_selection()
+        return study
+
+    def check_gold_selection(self) -> None:
+        """``model_selection: gold`` reads the gold labels of the validation texts: a local file without them
+        (and without a labelled ``eval_dataset``) is refused here, before any work, naming the key."""
+        data = self.data
+        if self.train.model_selection != "gold" or not data.is_local or data.eval_dataset is not None:
+            return
+        frame = read_table(data.dataset)
+        if data.label_column not in frame or frame[data.label_column].isna().any():
+            lacking = (f"no {data.label_column!r} column" if data.label_column not in frame
+                       else f"{int(frame[data.label_column].isna().sum())} rows without a label")
+            raise ParameterError(f"model_selection: gold needs gold labels on the validation texts, but {data.dataset} "
+                                 f"has {lacking}: give eval_dataset (a labelled file) or use model_selection: pseudo")
 
     def flat(self) -> dict:
         """Every study key with its value."""

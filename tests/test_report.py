@@ -243,7 +243,8 @@ def test_the_when_to_use_box_reads_every_dataset_under_both_selections_and_names
     for name, gold_words in (("a", ["worse", "no detectable difference"]), ("b", None)):
         tables = tmp_path / name / "tables"
         tables.mkdir(parents=True)
-        (tmp_path / name / "run.json").write_text(json.dumps({"study": {**study, "dataset": f"news {name}"}}))
+        (tmp_path / name / "run.json").write_text(json.dumps({"study": {**study, "dataset": f"news {name}"}}
+                                                            if name == "a" else {}))
         summary = _summary(["method 0", "method 1"], "method 0").assign(training_forwards=[400.0, 100.0, 100.0],
                                                                         gradient_samples=100.0)
         summary.to_csv(tables / "04_summary.csv")
@@ -254,4 +255,5 @@ def test_the_when_to_use_box_reads_every_dataset_under_both_selections_and_names
     text = when_to_use_block(tmp_path)
     assert "detectably better than LLKD in 1 of the 3 readings (news a, chosen against gold, against method 0" in text
     assert "4.0 student passes per gradient sample on news a, against 1.0 for method 0; 4.0" in text
+    assert "on run b, against 1.0" in text and "The setting of b is not in its snapshot yet" in text
     assert "a 32-token `offline:minilm-l6` student with its top 1 layer(s) trained, teacher `offline:smollm2-135m`" in text

@@ -330,12 +330,10 @@ def when_to_use_block(root: str | Path) -> str:
     from .compare_runs import SNAPSHOT_RECORD
 
     readings, costs, settings = [], [], []
-    for run in sorted(path for path in Path(root).iterdir() if (path / "tables" / "04_summary.csv").exists()):
-        tables, study = run / "tables", json.loads((run / SNAPSHOT_RECORD).read_text()).get("study")
-        if not study:
-            raise ValueError(f"{run / SNAPSHOT_RECORD} holds no study setting: rewrite the snapshot with "
-                             f"`llkd-nb report runs/{run.name}`")
-        dataset = study["dataset"]
+    runs = sorted(path for path in Path(root).iterdir() if (path / "tables" / "04_summary.csv").exists())
+    for run in runs:
+        tables, study = run / "tables", json.loads((run / SNAPSHOT_RECORD).read_text()).get("study") or {}
+        dataset = study.get("dataset", f"run {run.name}")
         summary = pd.read_csv(tables / "04_summary.csv", index_col=0)
         readings.append(Reading.of(f"{dataset}, chosen against the teacher's labels", summary,
                                    pd.read_csv(tables / "04_verdicts.csv", index_col=0)))
@@ -349,9 +347,12 @@ def when_to_use_block(root: str | Path) -> str:
         raise FileNotFoundError(f"no committed run in {root} holds notebook 04's tables: run `llkd-nb report` on one")
     scope = "; ".join(sorted({f"{student_phrase(s)}, teacher `{s['teacher']}` ("
                               + ("uncalibrated" if s["calibration"] == "none" else f"{s['calibration']}-calibrated")
-                              + f"), {s['max_steps']} optimizer steps" for s in settings}))
-    text = (decision(readings) + f" It holds for what these runs measured: {scope}. Notebook 05's maps (above) read "
-            "other teachers and budgets cell by cell.")
+                              + f"), {s['max_steps']} optimizer steps" for s in settings if s}))
+    unrecorded = [run.name for run, s in zip(runs, settings) if not s]
+    text = (decision(readings) + (f" It holds for what these runs measured: {scope}." if scope else "")
+            + (f" The setting of {', '.join(unrecorded)} is not in {'its' if len(unrecorded) == 1 else 'their'} "
+               "snapshot yet (the next `llkd-nb report` of the run writes it)." if unrecorded else "")
+            + " Notebook 05's maps (above) read other teachers and budgets cell by cell.")
     return box(text, costs_sentence(costs), source="notebook 04's tables of the committed runs, both model "
                                                    "selections") + "\n"
 

@@ -53,9 +53,10 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from .report import SNAPSHOT_RECORD, replace_block
+
 
 COMMITTED = Path(__file__).resolve().parents[2] / "papers" / "runs"  # the committed runs' tables, by run name
-SNAPSHOT_RECORD = "run.json"  # in a snapshot: the run's commit, machine and threads
 SNAPSHOT_STUDY = ("dataset", "teacher", "calibration", "student", "trainable_layers", "max_length", "max_steps")  # its setting
 README_BLOCK = "compare-runs"  # README's <!-- report:compare-runs --> block
 
@@ -387,7 +388,6 @@ def command(run: Path, reference: Path | None, runs_dir: Path, readme: Path | No
     2 when a folder is not a run."""
     import sys
 
-    from .report import replace_block
 
     run = resolve_run(run, runs_dir)
     reference = reference or COMMITTED / run.name

@@ -314,6 +314,7 @@ def readme_summary(run_dir: str | Path) -> str:
 
 
 WHEN_TO_USE = "when-to-use"  # README's <!-- report:when-to-use --> block: the box, from every committed run
+SNAPSHOT_RECORD = "run.json"  # in a snapshot (papers/runs/<run>/): the run's commit, machine, threads and setting
 
 
 def student_phrase(study: dict) -> str:
@@ -327,7 +328,6 @@ def when_to_use_block(root: str | Path) -> str:
     tables: LLKD against the best other method on each dataset under each model selection, and the costs."""
     from ..experiments.advice import Reading, box, costs_sentence, decision, passes_per_sample
     from ..experiments.compare import best_other
-    from .compare_runs import SNAPSHOT_RECORD
 
     readings, costs, settings = [], [], []
     runs = sorted(path for path in Path(root).iterdir() if (path / "tables" / "04_summary.csv").exists())

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from .compare import best_other
-from .decision_map import family
+from .decision_map import confirmatory
 from .methods import LLKD_ROW
 
 NOT_TESTED = ("a real 8-70B teacher like the paper's LLaMA and Gemma models (the strongest real teacher here is "
@@ -112,7 +112,7 @@ def from_comparison(summary: pd.DataFrame, verdicts: pd.DataFrame, gold: tuple[p
 def from_map(best: pd.DataFrame, costs: pd.DataFrame) -> str:
     """Notebook 05's box, from the map's cells of real and proxy teachers (``best``: LLKD against the best
     other method per teacher x budget, with Holm verdicts) and the reported runs' costs per method."""
-    best = best[best["kind"].map(family) == "confirmatory"]  # the simulations are exploratory
+    best = confirmatory(best)  # the simulations are exploratory
     cell = lambda rows: ", ".join(f"{r.condition} at {r.budget} steps" for r in rows.itertuples())  # noqa: E731
     ahead, behind = best[best["verdict"] == "better"], best[best["verdict"] == "worse"]
     usual = best["method"].mode().iloc[0]

@@ -29,7 +29,7 @@ from ..student.training import DataFeatures, TrainConfig, TrainingData
 from ..teacher.artifacts import TeacherArtifact
 from ..teacher.config import TeacherConfig
 from .analysis import teacher_scores
-from .decision_map import MIN_TEACHERS, family
+from .decision_map import MIN_TEACHERS, confirmatory, family
 from .methods import LLKD_ROW, Method, comparison_methods, method_by_id, with_tuned
 from .runcache import RunCache
 from .stats import PairedDifference, holm_correct
@@ -77,10 +77,10 @@ class ConditionsConfig:
             raise ParameterError(f"simulated_accuracies must be numbers in (0, 1) or null, got {self.simulated_accuracies!r}")
         if not _numbers_in(self.simulated_aurocs, 0.5, 1, allow_none=True):
             raise ParameterError(f"simulated_aurocs must be numbers in (0.5, 1) or null, got {self.simulated_aurocs!r}")
-        if 1 + (self.few_shot > 0) + len(self.proxy_sizes) < MIN_TEACHERS:
+        teachers = 1 + (self.few_shot > 0) + len(self.proxy_sizes)
+        if teachers < MIN_TEACHERS:
             raise ParameterError(f"proxy_sizes: the map's rule needs at least {MIN_TEACHERS} real and proxy teachers (the real "
-                                 f"one, a few-shot one when few_shot > 0, one per proxy size), got "
-                                 f"{1 + (self.few_shot > 0) + len(self.proxy_sizes)}: add proxy sizes")
+                                 f"one, a few-shot one when few_shot > 0, one per proxy size), got {teachers}: add proxy sizes")
         if not self.budgets or not all(isinstance(b, int) and not isinstance(b, bool) and b > 0 for b in self.budgets):
             raise ParameterError(f"budgets must be a non-empty list of positive integers, got {self.budgets!r}")
 
@@ -358,9 +358,9 @@ def conclusion(best: pd.DataFrame, teachers: pd.DataFrame) -> str:
             f"{counts.get('no detectable difference', 0)}; its margin averages "
             + ", ".join(f"{value:+.3f} at {budget} steps" for budget, value in part.groupby("budget")["llkd_minus"].mean().items())
             + ".")
-    confirmatory = best[best["kind"].map(family) == "confirmatory"]
-    accuracy = teachers.loc[confirmatory["condition"], "accuracy"].to_numpy()
-    rho = pd.Series(accuracy).corr(pd.Series(confirmatory["llkd_minus"].to_numpy()), method="spearman")
+    fitted = confirmatory(best)
+    accuracy = teachers.loc[fitted["condition"], "accuracy"].to_numpy()
+    rho = pd.Series(accuracy).corr(pd.Series(fitted["llkd_minus"].to_numpy()), method="spearman")
     if np.isfinite(rho):
         sentences.append(f"Over the cells of real and proxy teachers, the rank correlation between the teacher's accuracy "
                          f"and LLKD's margin is {rho:+.2f} (Spearman; descriptive, not a test).")

@@ -43,6 +43,11 @@ def family(kind: str) -> str:
     return "exploratory" if kind in EXPLORATORY_KINDS else "confirmatory"
 
 
+def confirmatory(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows of ``frame`` (cells or teachers, with a ``kind`` column) in the confirmatory family."""
+    return frame[frame["kind"].map(family) == "confirmatory"]
+
+
 def _design(accuracy, auroc, budget) -> np.ndarray:
     accuracy, auroc, budget = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (accuracy, auroc, budget)))
     return np.stack([np.ones_like(accuracy), accuracy, auroc, np.log2(budget)], axis=-1)
@@ -95,7 +100,7 @@ class MarginRule:
     def fit(cls, best: pd.DataFrame, teachers: pd.DataFrame) -> "MarginRule":
         """Fit on the map's cells of real and proxy teachers (``best``: condition, kind, budget, llkd_minus,
         se) and the teachers' pool scores (``teachers``: accuracy and auroc, indexed by condition)."""
-        cells = best[best["kind"].map(family) == "confirmatory"].dropna(subset=["llkd_minus", "se"])
+        cells = confirmatory(best).dropna(subset=["llkd_minus", "se"])
         accuracy = teachers.loc[cells["condition"], "accuracy"].to_numpy(float)
         auroc = teachers.loc[cells["condition"], "auroc"].to_numpy(float)
         full = _design(accuracy, auroc, cells["budget"].to_numpy(float))
@@ -123,7 +128,7 @@ class MarginRule:
         beta, cov, dfs = np.zeros(full.shape[1]), np.zeros((full.shape[1], full.shape[1])), np.zeros(full.shape[1])
         beta[varied], cov[np.ix_(varied, varied)] = coefficients, covariance
         dfs[varied] = np.where(per_teacher, between_df, max(within_df, 1))
-        return cls(beta, cov, dfs, tau2, omega2, len(cells), groups, int((best["kind"].map(family) != "confirmatory").sum()),
+        return cls(beta, cov, dfs, tau2, omega2, len(cells), groups, len(best) - len(confirmatory(best)),
                    (float(accuracy.min()), float(accuracy.max())), (float(auroc.min()), float(auroc.max())),
                    tuple(sorted(int(b) for b in cells["budget"].unique())))
 
@@ -226,7 +231,7 @@ def recommendation(rule: MarginRule, best: pd.DataFrame, teachers: pd.DataFrame,
     """Where a teacher of ``accuracy`` and ``auroc`` sits on the map: the rule's predicted margin per budget,
     the nearest measured rung's cells, and which way the guide points, with why."""
     placed = rule.place(accuracy, auroc)
-    fitted = teachers[teachers["kind"].map(family) == "confirmatory"] if "kind" in teachers else teachers
+    fitted = confirmatory(teachers) if "kind" in teachers else teachers
     rung = nearest_rung(fitted, accuracy, auroc)  # a rung the rule was fitted on, never a simulation
     measured = best[best["condition"] == rung].set_index("budget")
     placed["nearest_rung"] = rung

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .decision_map import MarginRule, family
+from .decision_map import MarginRule, confirmatory, family
 
 MAP_STUDENT, PAPER_STUDENT = "map's student", "paper's student"  # the students of notebook 05's section 7
 TREND_NOUNS = {"per +0.1 teacher accuracy": "the teacher's accuracy", "per +0.1 confidence AUROC": "the teacher's "
@@ -15,7 +15,7 @@ TREND_NOUNS = {"per +0.1 teacher accuracy": "the teacher's accuracy", "per +0.1 
 
 def _counted(best: pd.DataFrame) -> str:
     """Take-away 1: the verdicts over the confirmatory cells, and whom a detected difference favours."""
-    cells = best[best["kind"].map(family) == "confirmatory"]
+    cells = confirmatory(best)
     better, worse = cells[cells["verdict"] == "better"], cells[cells["verdict"] == "worse"]
     neutral = len(cells) - len(better) - len(worse)
     counts = (f"Over the map's {len(cells)} cells of real and proxy teachers, with every choice made against the "
@@ -42,11 +42,15 @@ def selections_side_by_side(best: pd.DataFrame, gold_best: pd.DataFrame) -> pd.D
     return best.set_index(keys)[shown].join(gold_best.set_index(keys)[shown], lsuffix=" (pseudo)", rsuffix=" (gold)")
 
 
+def _confirmatory_pairs(best: pd.DataFrame, gold_best: pd.DataFrame) -> pd.DataFrame:
+    both = selections_side_by_side(best, gold_best)
+    return both[both.index.get_level_values("kind").map(family) == "confirmatory"]
+
+
 def selection_sentence(best: pd.DataFrame, gold_best: pd.DataFrame) -> str:
     """The map's verdicts over the real and proxy cells chosen against gold, and how many cells change verdict
     from the choice against the teacher's labels."""
-    both = selections_side_by_side(best, gold_best)
-    both = both[both.index.get_level_values("kind").map(family) == "confirmatory"]
+    both = _confirmatory_pairs(best, gold_best)
     counts = both["verdict (gold)"].value_counts()
     changed = both[both["verdict (pseudo)"] != both["verdict (gold)"]]
     listed = "; ".join(f"{condition} at {budget} steps: {row['verdict (pseudo)']} → {row['verdict (gold)']}"
@@ -62,8 +66,7 @@ def _selections(best: pd.DataFrame, gold_best: pd.DataFrame | None) -> str | Non
     """The take-away on model selection, when the map was also read with gold choices."""
     if gold_best is None:
         return None
-    both = selections_side_by_side(best, gold_best)
-    both = both[both.index.get_level_values("kind").map(family) == "confirmatory"]
+    both = _confirmatory_pairs(best, gold_best)
     changed = int((both["verdict (pseudo)"] != both["verdict (gold)"]).sum())
     head = ("**The verdicts do not depend on how the choices are made.**" if not changed else
             f"**How the choices are made changes {changed} of the {len(both)} verdicts.**")

@@ -199,14 +199,14 @@ def _conditions(run: Path, study: dict) -> list[str]:
 def readme_rule(run_dir: str | Path) -> str:
     """The README's sentences on when to use LLKD (the cells' verdicts, the rule, its limits), computed
     from notebook 05's tables."""
-    from ..experiments.decision_map import family, load_map
+    from ..experiments.decision_map import confirmatory, load_map
     from ..experiments.takeaways import selection_sentence
 
     run = Path(run_dir)
     rule, best, teachers = load_map(run)
     study = yaml.safe_load((run / "config" / "study.yaml").read_text())
-    confirmatory = best[best["kind"].map(family) == "confirmatory"]
-    counts, simulated = confirmatory["verdict"].value_counts(), best[best["kind"].map(family) == "exploratory"]
+    fitted = confirmatory(best)
+    counts, simulated = fitted["verdict"].value_counts(), best.drop(index=fitted.index)
     gold_path = run / "tables" / "05_best_other_gold_selection.csv"
     gold = f" {selection_sentence(best, pd.read_csv(gold_path))}" if gold_path.exists() else ""
     check = run / "tables" / "05_simulation_check.csv"
@@ -216,7 +216,7 @@ def readme_rule(run_dir: str | Path) -> str:
         simulation = (f" The simulated twin's students land inside the real teacher's seed interval in "
                       f"{int(check['inside'].sum())} of {len(check)} method x budget cells (mean gap "
                       f"{(check['simulated_mean'] - check['real_mean']).mean():+.3f} macro-F1).")
-    return (f"- **{study['dataset']}** (run `{run.name}`): over the {len(confirmatory)} teacher x budget cells of real "
+    return (f"- **{study['dataset']}** (run `{run.name}`): over the {len(fitted)} teacher x budget cells of real "
             f"and proxy teachers, with every choice made against the teacher's labels, LLKD is better than the best "
             f"other method in {counts.get('better', 0)}, worse in "
             f"{counts.get('worse', 0)} and not distinguishable in {counts.get('no detectable difference', 0)} "

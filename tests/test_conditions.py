@@ -8,7 +8,7 @@ from llkd_nb.core.data import DataConfig, load_splits
 from llkd_nb.core.metrics import confidence_auroc
 from llkd_nb.core.validation import ParameterError
 from llkd_nb.experiments.conditions import (
-    ConditionsConfig, conclusion, holm_by_family, paper_regime, proxy_conditions, real_conditions, regime_margins,
+    ConditionResults, ConditionsConfig, chance_macro_f1, chance_sentence, conclusion, edge_sentence, holm_by_family, paper_regime, proxy_conditions, real_conditions, regime_margins,
     run_conditions, simulated_conditions, simulation_check, teacher_table,
 )
 from llkd_nb.experiments.methods import LLKD_ROW, comparison_methods, method_named
@@ -115,7 +115,7 @@ def test_every_method_of_a_cell_trains_at_the_learning_rate_tuned_for_that_teach
     from llkd_nb.experiments import compare, conditions, tuning
 
     tuned = {2: 0.0123, 3: 0.0456}
-    monkeypatch.setattr(conditions, "tune_rate", lambda method, data, features, config, seeds, cache=None: tuning.Tuned(
+    monkeypatch.setattr(conditions, "tune_rate", lambda method, data, features, config, seeds, cache=None, extend=False: tuning.Tuned(
         LEARNING_RATE, {"lr": tuned[config.max_steps]}, [], list(seeds), ""))
     monkeypatch.setattr(conditions, "tune", lambda methods, *args, **kwargs: {
         method.name: tuning.Tuned(method.name, method.grid[0], [], [], "") for method in methods})
@@ -203,7 +203,55 @@ def test_the_grid_without_tuning_and_with_a_repeated_teacher(artifact):
     config = TrainConfig(max_length=16, batch_size=4, num_evals=1, device="cpu")
     results = run_conditions(conditions, methods, [2], [0, 1], [100], config, replicates=100, tune_methods=False,
                              progress=False)
-    assert results.tuning.empty and list(results.tuning.columns) == ["condition", "budget", "method", "params", "edge"]
+    assert results.tuning.empty and list(results.tuning.columns) == ["condition", "budget", "method", "params", "edge",
+                                                                "open_edge"]
     assert results.chosen(conditions[0].name, 2) == {}
     with pytest.raises(ValueError, match="share a name"):
         run_conditions(conditions * 2, methods, [2], [0, 1], [100], config, replicates=100, progress=False)
+
+
+def test_chance_is_the_macro_f1_of_guessing():
+    from sklearn.metrics import f1_score
+
+    labels = np.repeat([0, 1, 2], [60, 30, 10])
+    rng = np.random.default_rng(0)
+    guessed = np.mean([f1_score(labels, rng.integers(0, 3, len(labels)), average="macro") for _ in range(2000)])
+    assert abs(chance_macro_f1(labels, 3) - guessed) < 0.01
+    assert chance_macro_f1(np.arange(100) % 5, 5) == pytest.approx(0.2)
+
+
+def _cells(means: dict, std: float = 0.02, seeds: int = 10) -> pd.DataFrame:
+    """Cells of proxy teachers: {(teacher, budget): (LLKD's mean, the other method's mean)}."""
+    rows = []
+    for (teacher, budget), pair in means.items():
+        for method, mean in zip((LLKD_ROW, "all pseudo-labels"), pair):
+            rows.append({"condition": teacher, "kind": "proxy", "budget": budget, "method": method, "macro_f1_mean": mean,
+                         "macro_f1_std": std, "val_macro_f1_mean": mean, "seeds": seeds, "starved_runs": 0,
+                         **({} if method == LLKD_ROW else {"llkd_minus": pair[0] - mean, "se": 0.01, "df": 9.0,
+                                                          "p_raw": 0.5, "low_raw": -0.02, "high_raw": 0.02})})
+    return pd.DataFrame(rows)
+
+
+def test_cells_at_chance_leave_the_map_and_too_few_left_is_a_clear_error():
+    above = {(f"proxy {n}", 40): (0.6, 0.55) for n in range(4)}
+    at = {(f"proxy {n}", 20): (0.21, 0.2) for n in range(4)}  # within seed noise of 0.2 for both methods
+    results = ConditionResults(runs=pd.DataFrame(), cells=_cells({**above, **at}), tuning=pd.DataFrame())
+    table = results.at_chance(0.2)
+    assert table.set_index(["condition", "budget"])["at_chance"].to_dict() == {**{k: False for k in above}, **{k: True for k in at}}
+    assert set(results.best_other(0.2)["budget"]) == {40} and len(results.best_other()) == 8
+    words = chance_sentence(table)
+    assert words.startswith("4 of 8 teacher x budget cells are at chance") and "At 20 steps every cell is" in words
+    assert chance_sentence(results.at_chance(0.1)).startswith("No teacher x budget cell is at chance")
+    only_two = ConditionResults(runs=pd.DataFrame(), cells=_cells({**at, ("proxy 0", 40): (0.6, 0.5), ("proxy 1", 40): (0.6, 0.5)}),
+                                tuning=pd.DataFrame())
+    with pytest.raises(ValueError, match="budgets: fewer than 4 real and proxy teachers have a cell above chance"):
+        only_two.best_other(0.2)
+
+
+def test_the_edge_sentence_counts_open_edges_and_hard_limits():
+    tuning = pd.DataFrame({"edge": ["", "keep=0.9 is one step past", "student_momentum=0.0 is a hard limit", ""],
+                           "open_edge": [False, True, False, False]})
+    words = edge_sentence(tuning)
+    assert words.startswith("1 of 4 tuned choices (25%) sit at an edge of their grid that is no hard limit")
+    assert "keep=0.9 is one step past (1x)" in words and words.endswith("1 sit at a hard limit of their knob, past which nothing lies.")
+    assert edge_sentence(tuning.assign(edge="", open_edge=False)).startswith("0 of 4 tuned choices (0%)")

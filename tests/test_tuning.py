@@ -70,6 +70,59 @@ def test_a_choice_at_a_grid_edge_names_what_lies_past_it():
     assert all(all(m.beyond) and m.knob for m in comparison_methods() if m.grid)  # every tuned row names its knob and both edges
 
 
+def test_an_edge_that_is_a_hard_limit_is_named_and_never_extended():
+    llkd = method_named(comparison_methods(), "LLKD")
+    assert "a hard limit" in llkd.edge(llkd.grid[0]) and not llkd.open_edge(llkd.grid[0])
+    assert llkd.step_past(llkd.grid[0]) is None and llkd.step_past(llkd.grid[-1]) == {"student_momentum": 0.97}
+    assert llkd.open_edge(llkd.grid[-1]) and not llkd.open_edge(llkd.grid[-1], extended=True)  # inside once extended
+    assert "one step past the grid's last value" in llkd.edge({"student_momentum": 0.97}, extended=True)
+    assert llkd.open_edge({"student_momentum": 0.97}, extended=True)
+    with pytest.raises(ValueError, match="hard limit"):
+        Method("x", "x", "fixed_threshold", grid=tuple({"keep": k} for k in (0.8, 0.6, 0.4, 0.2)),
+               hard_limits=(True, False), past=({"keep": 0.9}, None))
+
+
+class _Scored:
+    """A finished run whose validation score is a function of its knob (no training)."""
+
+    def __init__(self, score):
+        self.starved, self.metrics = False, {"val_target_macro_f1": score}
+
+
+def _fake_training(monkeypatch, score, trained):
+    def train_runs(requests, features, cache=None, on_run=None):
+        trained.extend(r.params.get("keep", r.config.lr) for r in requests)
+        return [_Scored(score(r.params.get("keep", r.config.lr))) for r in requests]
+    monkeypatch.setattr(tuning, "train_runs", train_runs)
+
+
+@pytest.mark.parametrize("score, chosen, extra", [
+    (lambda keep: keep, 0.9, [0.9]),  # the first end (0.8) wins: 0.9 is tried and wins
+    (lambda keep: -abs(keep - 0.8), 0.8, [0.9]),  # 0.8 wins, 0.9 is tried and loses: 0.8 now lies inside
+    (lambda keep: -abs(keep - 0.5), 0.6, []),  # an inside value wins: nothing more is trained
+])
+def test_tuning_extends_a_grid_past_an_end_that_won(monkeypatch, score, chosen, extra):
+    method = method_named(comparison_methods(), "fixed confidence threshold")
+    trained = []
+    _fake_training(monkeypatch, score, trained)
+    tuned = tuning.tune([method], None, None, CONFIG, [100, 101], extend=True)[method.name]
+    assert tuned.chosen == {"keep": chosen}
+    assert trained == [keep for keep in (0.8, 0.6, 0.4, 0.2) for _ in range(2)] + [keep for keep in extra for _ in range(2)]
+    trained.clear()
+    tuning.tune([method], None, None, CONFIG, [100], extend=False)
+    assert trained == [0.8, 0.6, 0.4, 0.2]  # notebook 04's tuning: the grid only
+
+
+def test_the_learning_rate_is_extended_past_an_end_that_won(monkeypatch):
+    method = method_named(comparison_methods(), "all pseudo-labels")
+    trained = []
+    _fake_training(monkeypatch, lambda lr: lr, trained)  # the larger the better: 3e-3 wins, then 9e-3 past it
+    tuned = tuning.tune_rate(method, None, None, CONFIG, [100], extend=True)
+    assert tuning.rates_past() == (3e-5, 9e-3) and tuned.chosen == {"lr": 9e-3} and trained[-1] == 9e-3
+    assert "one step past the grid's last value" in tuning.rate_edge(tuned.chosen, extended=True)
+    assert tuning.rate_edge({"lr": tuning.LEARNING_RATES[-1]}, extended=True) == ""
+
+
 def test_a_learning_rate_at_the_grids_edge_says_what_was_not_tried():
     assert tuning.rate_edge({"lr": tuning.LEARNING_RATES[1]}) == ""
     assert "first value; past it: a smaller learning rate" in tuning.rate_edge({"lr": tuning.LEARNING_RATES[0]})

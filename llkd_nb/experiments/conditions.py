@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from ..core.data import DataConfig, DataError, Splits
 from ..core.params import param
@@ -58,7 +59,8 @@ class ConditionsConfig:
     proxy_sizes: list = param([10, 30, 100], "gold texts each proxy teacher trains on (TF-IDF + logistic regression, spare texts only)")
     simulated_accuracies: list = param([None], "pool accuracies of the calibrated simulations (None: the real teacher's)")
     simulated_aurocs: list = param([None, 0.8, 0.9], "their confidence AUROCs (None: the real teacher's, the rung that validates the simulation)")
-    budgets: list = param([20, 60, 180], "training budgets in optimizer steps, scarce to plenty; each is tuned")
+    budgets: list = param([40, 80, 160], "training budgets in optimizer steps, scarce to plenty; each is tuned")
+    drop_chance_cells: bool = param(True, "leave teacher x budget cells where every method is at chance out of the map, its verdicts and rule (false: keep them, for a smoke-test study)")
     paper_regime_seeds: int = param(5, "seeds of the paper's student regime (the whole encoder trained) at the real teacher and the strongest rung (0: skip)")
     paper_regime_max_length: int = param(64, "tokens per text for the paper's student regime (twice the map's; 128 costs 2x more)")
     paper_regime_evals: int = param(4, "validation scores per run of the paper's student (the map's: num_evals); each is a whole-encoder pass")
@@ -179,11 +181,30 @@ class ConditionResults:
     cells: pd.DataFrame
     tuning: pd.DataFrame
 
-    def best_other(self) -> pd.DataFrame:
+    def at_chance(self, chance: float) -> pd.DataFrame:
+        """Per condition x budget: the best method's mean test macro-F1, the highest lower end of a method's
+        95 % t-interval over seeds, and ``at_chance``: every method's interval reaches down to ``chance``
+        (:func:`chance_macro_f1`), so the cell says nothing about which selection is better."""
+        cells = self.cells
+        table = (cells.assign(low=cells["macro_f1_mean"] - seed_half_width(cells)).groupby(["condition", "budget"], sort=False)
+                 .agg(kind=("kind", "first"), best_mean=("macro_f1_mean", "max"), highest_low=("low", "max"))
+                 .reset_index())
+        return table.assign(chance=chance, at_chance=table["highest_low"] <= chance)
+
+    def best_other(self, chance: float | None = None) -> pd.DataFrame:
         """Per condition x budget, the best other method by mean validation score (not by test) and
         LLKD's paired difference with it, Holm-corrected within each family of cells
-        (:func:`llkd_nb.experiments.decision_map.family`)."""
-        others = self.cells[self.cells["method"] != LLKD_ROW].dropna(subset=["val_macro_f1_mean"])
+        (:func:`llkd_nb.experiments.decision_map.family`). ``chance``: cells at chance (:meth:`at_chance`)
+        are left out before the correction."""
+        cells = self.cells
+        if chance is not None:
+            kept = self.at_chance(chance).query("not at_chance")
+            if confirmatory(kept)["condition"].nunique() < MIN_TEACHERS:
+                raise ValueError(f"budgets: fewer than {MIN_TEACHERS} real and proxy teachers have a cell above chance "
+                                 f"(macro-F1 of guessing {chance:.3f}), too few for the map's rule: lengthen the budgets, "
+                                 "or set drop_chance_cells: false to keep cells at chance (a smoke test)")
+            cells = cells.merge(kept[["condition", "budget"]], on=["condition", "budget"])
+        others = cells[cells["method"] != LLKD_ROW].dropna(subset=["val_macro_f1_mean"])
         best = others.loc[others.groupby(["condition", "budget"], sort=False)["val_macro_f1_mean"].idxmax()]
         return holm_by_family(best.reset_index(drop=True))
 
@@ -192,6 +213,48 @@ class ConditionResults:
         under :data:`llkd_nb.experiments.tuning.LEARNING_RATE`)."""
         rows = self.tuning[(self.tuning["condition"] == condition) & (self.tuning["budget"] == budget)]
         return dict(zip(rows["method"], rows["params"]))
+
+
+def seed_half_width(cells: pd.DataFrame | pd.Series):
+    """Half the width of the 95 % t-interval over seeds of a mean test macro-F1 (``macro_f1_std``, ``seeds``)."""
+    return stats.t.ppf(0.975, cells["seeds"] - 1) * cells["macro_f1_std"] / np.sqrt(cells["seeds"])
+
+
+def chance_macro_f1(labels: np.ndarray, num_labels: int) -> float:
+    """Expected macro-F1 of guessing a class uniformly at random on texts with gold ``labels``: a class of
+    share p gets precision p and recall 1/K, so F1 = 2p / (Kp + 1); 1/K when the classes are balanced."""
+    share = np.bincount(np.asarray(labels), minlength=num_labels) / len(labels)
+    return float(np.mean(2 * share / (num_labels * share + 1)))
+
+
+def chance_sentence(table: pd.DataFrame) -> str:
+    """What :meth:`ConditionResults.at_chance` found, in words: the cells left out, and the budgets at which
+    every cell is at chance (lengthen or drop them)."""
+    at = table[table["at_chance"]]
+    chance = table["chance"].iloc[0]
+    if at.empty:
+        return (f"No teacher x budget cell is at chance: in each, some method's 95 % interval over seeds lies above "
+                f"the macro-F1 of guessing ({chance:.3f}).")
+    whole = [budget for budget, part in table.groupby("budget") if part["at_chance"].all()]
+    return (f"{len(at)} of {len(table)} teacher x budget cells are at chance (every method's 95 % interval over seeds "
+            f"reaches down to the macro-F1 of guessing, {chance:.3f}) and are left out of the map, its verdicts and "
+            f"its rule: " + "; ".join(f"{row.condition} at {row.budget} steps (best mean {row.best_mean:.3f})"
+                                      for row in at.itertuples()) + "."
+            + (f" At {', '.join(map(str, whole))} steps every cell is: lengthen that budget or drop it." if whole else ""))
+
+
+def edge_sentence(tuning: pd.DataFrame) -> str:
+    """How many tuned choices (``tuning``: :attr:`ConditionResults.tuning`) sit at an edge of their grid,
+    extended by a step past each end that won: at an edge that is no hard limit, and at a hard limit."""
+    at_edge = tuning[tuning["edge"] != ""]
+    open_edge = at_edge[at_edge["open_edge"]]
+    if tuning.empty:
+        return "Nothing was tuned."
+    return (f"{len(open_edge)} of {len(tuning)} tuned choices ({len(open_edge) / len(tuning):.0%}) sit at an edge of their "
+            "grid that is no hard limit, after each grid was extended by a step past an end that won"
+            + (": " + "; ".join(f"{edge} ({count}x)" for edge, count in open_edge["edge"].value_counts().items())
+               if len(open_edge) else "")
+            + f". {len(at_edge) - len(open_edge)} sit at a hard limit of their knob, past which nothing lies.")
 
 
 def holm_by_family(cells: pd.DataFrame) -> pd.DataFrame:
@@ -234,8 +297,9 @@ def run_conditions(conditions: list[Condition], methods: list[Method], budgets: 
                    tuning_seeds: list[int], config: TrainConfig, replicates: int, features: DataFeatures | None = None,
                    tune_methods: bool = True, progress: bool = True, cache: RunCache | None = None) -> ConditionResults:
     """For every condition x budget: tune the learning rate the methods share on all pseudo-labels, then every
-    method's knob, at that budget on ``tuning_seeds``; run every method x seed, and compare LLKD with each
-    method, paired over seeds and test texts."""
+    method's knob, at that budget on ``tuning_seeds``, each grid extended by a step past an end that won and
+    is no hard limit; run every method x seed, and compare LLKD with each method, paired over seeds and test
+    texts."""
     from tqdm.auto import tqdm
 
     from .compare import run_methods
@@ -256,15 +320,17 @@ def run_conditions(conditions: list[Condition], methods: list[Method], budgets: 
                 budget_config = replace(config, max_steps=budget)
                 if tune_methods:
                     rate = tune_rate(method_by_id(methods, "all"), data, features, budget_config, tuning_seeds,
-                                     cache=cache)
+                                     cache=cache, extend=True)
                     budget_config = replace(budget_config, lr=rate.chosen["lr"])
+                    edge = rate_edge(rate.chosen, extended=True)
                     tuning_rows.append({"condition": condition.name, "budget": budget, "method": LEARNING_RATE,
-                                        "params": rate.chosen, "edge": rate_edge(rate.chosen)})
+                                        "params": rate.chosen, "edge": edge, "open_edge": bool(edge)})
                 tunable = [method for method in methods if tune_methods and method.grid]
                 chosen = {name: t.chosen for name, t in tune(tunable, data, features, budget_config, tuning_seeds,
-                                                             cache=cache).items()}
+                                                             cache=cache, extend=True).items()}
                 tuning_rows += [{"condition": condition.name, "budget": budget, "method": method.name,
-                                 "params": chosen[method.name], "edge": method.edge(chosen[method.name])}
+                                 "params": chosen[method.name], "edge": method.edge(chosen[method.name], extended=True),
+                                 "open_edge": method.open_edge(chosen[method.name], extended=True)}
                                 for method in tunable]
                 comparison = run_methods(artifact, with_tuned(methods, chosen), seeds, budget_config, features,
                                          progress=False, cache=cache)
@@ -274,7 +340,7 @@ def run_conditions(conditions: list[Condition], methods: list[Method], budgets: 
                 bar.update(1)
     runs = pd.concat(run_frames, ignore_index=True)
     runs = runs[["condition", "kind", "budget", *[c for c in runs.columns if c not in ("condition", "kind", "budget")]]]
-    tuning = pd.DataFrame(tuning_rows, columns=["condition", "budget", "method", "params", "edge"])
+    tuning = pd.DataFrame(tuning_rows, columns=["condition", "budget", "method", "params", "edge", "open_edge"])
     return ConditionResults(runs=runs, cells=holm_by_family(pd.DataFrame(cell_rows)), tuning=tuning)
 
 
@@ -282,12 +348,10 @@ def simulation_check(cells: pd.DataFrame, real: str, simulated: str) -> pd.DataF
     """Does the simulation at the real teacher's accuracy and AUROC train students like the real teacher?
     Per method x budget: the real teacher's mean test macro-F1 and its t-interval over seeds, the
     simulated teacher's mean, and whether that mean lies inside the interval."""
-    from scipy import stats
-
     by_teacher = cells.set_index(["condition", "budget", "method"])
     rows = []
     for (budget, method), row in by_teacher.loc[real].iterrows():
-        half = stats.t.ppf(0.975, row["seeds"] - 1) * row["macro_f1_std"] / np.sqrt(row["seeds"])
+        half = seed_half_width(row)
         simulated_mean = by_teacher.loc[(simulated, budget, method), "macro_f1_mean"]
         rows.append({"budget": budget, "method": method, "real_mean": row["macro_f1_mean"],
                      "real_low": row["macro_f1_mean"] - half, "real_high": row["macro_f1_mean"] + half,

@@ -82,22 +82,34 @@ def _score(run: FinishedRun, model_selection: str) -> float | None:
     return None if run.starved else run.metrics[validation_score(model_selection)]
 
 
-def tune(methods: list[Method], data: TrainingData, features: DataFeatures, config: TrainConfig, seeds: list[int],
-         keys: dict[str, str] | None = None, on_run=None, cache: RunCache | None = None) -> dict[str, Tuned]:
-    """Train every candidate of each method's grid on every seed of ``seeds`` (one sweep: in parallel where
-    the executor has workers) and pick each method's best by validation. A candidate that starved on any
-    tuning seed is never chosen. ``keys``: method name -> its tuning key, recorded with the choice;
-    ``on_run()`` is called after each training run (progress)."""
+def _scored(pairs: list[tuple[Method, dict]], data: TrainingData, features: DataFeatures, config: TrainConfig,
+            seeds: list[int], on_run=None, cache: RunCache | None = None) -> list[dict]:
+    """Each (method, overrides) candidate trained on every seed of ``seeds`` (one sweep: in parallel where the
+    executor has workers): ``{"params": overrides, "scores": [per seed, None if starved]}``."""
     requests = [RunRequest(data, method.strategy, {**method.params, **overrides}, replace(config, seed=seed))
-                for method in methods for overrides in method.grid for seed in seeds]
+                for method, overrides in pairs for seed in seeds]
     runs = iter(train_runs(requests, features, cache, on_run))
-    results = {}
-    for method in methods:
-        candidates = [{"params": dict(overrides), "scores": [_score(next(runs), config.model_selection) for _ in seeds]}
-                      for overrides in method.grid]
-        results[method.name] = _best(method.name, candidates, seeds, (keys or {}).get(method.name, ""),
-                                     config.model_selection)
-    return results
+    return [{"params": dict(overrides), "scores": [_score(next(runs), config.model_selection) for _ in seeds]}
+            for _, overrides in pairs]
+
+
+def tune(methods: list[Method], data: TrainingData, features: DataFeatures, config: TrainConfig, seeds: list[int],
+         keys: dict[str, str] | None = None, on_run=None, cache: RunCache | None = None,
+         extend: bool = False) -> dict[str, Tuned]:
+    """Train every candidate of each method's grid on every seed of ``seeds`` and pick each method's best by
+    validation. A candidate that starved on any tuning seed is never chosen. ``extend``: where the best is an
+    end of the grid that is no hard limit, also try the candidate one step past it (:meth:`Method.step_past`,
+    a second sweep) and pick again. ``keys``: method name -> its tuning key, recorded with the choice;
+    ``on_run()`` is called after each training run (progress)."""
+    candidates = iter(_scored([(m, o) for m in methods for o in m.grid], data, features, config, seeds, on_run, cache))
+    grids = {m.name: [next(candidates) for _ in m.grid] for m in methods}
+    if extend:
+        steps = [(m, past) for m in methods
+                 if (past := m.step_past(_best(m.name, grids[m.name], seeds, "", config.model_selection).chosen))]
+        for (method, _), candidate in zip(steps, _scored(steps, data, features, config, seeds, on_run, cache)):
+            grids[method.name].append(candidate)
+    return {m.name: _best(m.name, grids[m.name], seeds, (keys or {}).get(m.name, ""), config.model_selection)
+            for m in methods}
 
 
 def _best(name: str, candidates: list[dict], seeds: list[int], key: str, model_selection: str) -> Tuned:
@@ -111,23 +123,39 @@ LEARNING_RATES = (1e-4, 3e-4, 1e-3, 3e-3)
 LEARNING_RATE = "learning rate"  # the name its record is saved under (tuning/learning_rate.json)
 
 
+def rates_past(grid: tuple[float, ...] = LEARNING_RATES) -> tuple[float, float]:
+    """One step past each end of a learning-rate ``grid``, at the ratio of its last step, to one digit."""
+    return float(f"{grid[0] ** 2 / grid[1]:.0e}"), float(f"{grid[-1] ** 2 / grid[-2]:.0e}")
+
+
 def tune_rate(method: Method, data: TrainingData, features: DataFeatures, config: TrainConfig, seeds: list[int],
-              key: str = "", cache: RunCache | None = None, grid: tuple[float, ...] = LEARNING_RATES) -> Tuned:
-    """The learning rate over ``grid`` that scores best for ``method`` on the tuning ``seeds`` (one sweep)."""
-    requests = [RunRequest(data, method.strategy, method.params, replace(config, lr=lr, seed=seed))
-                for lr in grid for seed in seeds]
-    runs = iter(train_runs(requests, features, cache))
-    candidates = [{"params": {"lr": lr}, "scores": [_score(next(runs), config.model_selection) for _ in seeds]}
-                  for lr in grid]
+              key: str = "", cache: RunCache | None = None, grid: tuple[float, ...] = LEARNING_RATES,
+              extend: bool = False) -> Tuned:
+    """The learning rate over ``grid`` that scores best for ``method`` on the tuning ``seeds`` (one sweep).
+    ``extend``: where an end of the grid wins, also try the rate one step past it (:func:`rates_past`)."""
+    def scored(rates: list[float]) -> list[dict]:
+        requests = [RunRequest(data, method.strategy, method.params, replace(config, lr=lr, seed=seed))
+                    for lr in rates for seed in seeds]
+        runs = iter(train_runs(requests, features, cache))
+        return [{"params": {"lr": lr}, "scores": [_score(next(runs), config.model_selection) for _ in seeds]}
+                for lr in rates]
+
+    candidates = scored(list(grid))
+    chosen = _best(LEARNING_RATE, candidates, seeds, key, config.model_selection).chosen["lr"]
+    if extend and chosen in (grid[0], grid[-1]):
+        candidates += scored([rates_past(grid)[chosen == grid[-1]]])
     return _best(LEARNING_RATE, candidates, seeds, key, config.model_selection)
 
 
-def rate_edge(chosen: dict, grid: tuple[float, ...] = LEARNING_RATES) -> str:
-    """Empty if the chosen learning rate lies inside ``grid``; else which edge, and what lies past it."""
-    if chosen["lr"] not in (grid[0], grid[-1]):
+def rate_edge(chosen: dict, grid: tuple[float, ...] = LEARNING_RATES, extended: bool = False) -> str:
+    """Empty if the chosen learning rate lies inside ``grid`` (``extended``: with a step past each end);
+    else which edge, and what lies past it."""
+    ends = rates_past(grid) if extended else (grid[0], grid[-1])
+    if chosen["lr"] not in ends:
         return ""
-    first = chosen["lr"] == grid[0]
-    return (f"lr={chosen['lr']} is the grid's {'first' if first else 'last'} value; past it: a "
+    first = chosen["lr"] == ends[0]
+    where = "one step past the grid's {} value (tuning extended the grid)" if extended else "the grid's {} value"
+    return (f"lr={chosen['lr']} is {where.format('first' if first else 'last')}; past it: a "
             f"{'smaller' if first else 'larger'} learning rate, not tried")
 
 

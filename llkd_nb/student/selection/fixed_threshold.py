@@ -41,6 +41,7 @@ class FixedThreshold(Strategy):
             tuple({"keep": share} for share in KEEP_GRID), "the share of the pool above the threshold",
             ("a larger share keeps more of the least confident labels, up to all of them: all pseudo-labels",
              "a smaller share trains on ever fewer texts, down to none (the run starves)"),
+            past=({"keep": 0.9}, {"keep": 0.1}),
             keeps="teacher confidence ≥ a global threshold, set at a pool quantile", panel=PANELS[0],
             short="fixed threshold"),)
 

@@ -112,6 +112,7 @@ class LLKD(Strategy):
             Method("llkd", "LLKD", cls.name, base, tuple({"student_momentum": m} for m in (0.0, 0.3, 0.6, 0.9)),
                    "student momentum", ("momentum 0 is the lower limit: the student threshold is each batch's own statistic",
                                         "momentum near 1: the student threshold lags training and the run starves"),
+                   hard_limits=(True, False), past=(None, {"student_momentum": 0.97}),
                    keeps="both thresholds, weights from both signals", panel=PANELS[2]),
         )
 

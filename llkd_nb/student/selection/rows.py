@@ -19,7 +19,9 @@ class Method:
 
     ``id`` is the stable key code refers to; ``name`` the display name of tables and figures (``short``
     where space is tight). ``params`` go to the strategy; ``grid`` lists candidate overrides of them
-    (empty: nothing to tune), and ``beyond`` says what lies past its first and last value; ``targets="gold"``
+    (empty: nothing to tune), and ``beyond`` says what lies past its first and last value; ``hard_limits``
+    marks an edge that is a true limit of the knob (nothing lies past it), and ``past`` is the candidate one
+    step past an edge that is not, tried when tuning extends a grid whose edge won; ``targets="gold"``
     trains on the pool's gold labels (the supervised ceiling, not a distillation); ``ablation_of`` (a row
     id) runs at that row's tuned parameters with its own ``params`` on top. ``keeps`` and ``knob`` describe
     the row in notebook 04's table; ``panel`` (one of :data:`PANELS`, or None) its learning-curve panel."""
@@ -31,6 +33,8 @@ class Method:
     grid: tuple[dict, ...] = ()
     knob: str = ""
     beyond: tuple[str, str] = ("", "")
+    hard_limits: tuple[bool, bool] = (False, False)
+    past: tuple[dict | None, dict | None] = (None, None)
     keeps: str = ""
     panel: str | None = None
     targets: Literal["pseudo", "gold"] = "pseudo"
@@ -40,6 +44,8 @@ class Method:
     def __post_init__(self) -> None:
         if self.grid and len(self.grid) != GRID_SIZE:
             raise ValueError(f"{self.id}: every tuned method gets a grid of {GRID_SIZE} candidates, got {len(self.grid)}")
+        if any(hard and past for hard, past in zip(self.hard_limits, self.past)):
+            raise ValueError(f"{self.id}: nothing lies past a hard limit, yet a candidate past it is given")
         if self.panel is not None and self.panel not in PANELS:
             raise ValueError(f"{self.id}: panel {self.panel!r} is none of {PANELS}")
 
@@ -54,10 +60,29 @@ class Method:
     def with_params(self, overrides: dict) -> "Method":
         return replace(self, params={**self.params, **overrides})
 
-    def edge(self, chosen: dict) -> str:
-        """Empty if ``chosen`` lies inside the grid; else which edge, and what lies past it."""
-        if not self.grid or chosen not in self.grid or chosen not in (self.grid[0], self.grid[-1]):
+    def ends(self, extended: bool = False) -> tuple[dict, dict]:
+        """The grid's first and last candidates; ``extended``: the ones past each edge that has one instead."""
+        return tuple(past if extended and past else end for end, past in zip((self.grid[0], self.grid[-1]), self.past))
+
+    def step_past(self, chosen: dict) -> dict | None:
+        """The candidate one step past ``chosen`` when it is an end of the grid that the row can extend (an
+        edge that is no hard limit, with a ``past`` candidate); else None."""
+        if not self.grid:
+            return None
+        return next((past for end, past in zip(self.ends(), self.past) if chosen == end and past), None)
+
+    def edge(self, chosen: dict, extended: bool = False) -> str:
+        """Empty if ``chosen`` lies inside the grid (``extended``: the grid with its steps past the edges);
+        else which edge, whether it is a hard limit, and what lies past it."""
+        if not self.grid or chosen not in (ends := self.ends(extended)):
             return ""
-        first = chosen == self.grid[0]
+        side = ends.index(chosen)
+        name = ("first", "last")[side]
+        where = (f"one step past the grid's {name} value (tuning extended the grid)" if chosen == self.past[side]
+                 else f"the grid's {name} value" + (", a hard limit" if self.hard_limits[side] else ""))
         value = ", ".join(f"{k}={v}" for k, v in chosen.items())
-        return f"{value} is the grid's {'first' if first else 'last'} value; past it: {self.beyond[0 if first else 1]}"
+        return f"{value} is {where}; past it: {self.beyond[side]}"
+
+    def open_edge(self, chosen: dict, extended: bool = False) -> bool:
+        """Whether ``chosen`` sits at an edge of the (``extended``) grid that is not a hard limit of the knob."""
+        return bool(self.grid) and any(chosen == end and not hard for end, hard in zip(self.ends(extended), self.hard_limits))

@@ -33,6 +33,7 @@ class TopKPerClass(Strategy):
             tuple({"fraction": f} for f in (0.2, 0.3, 0.5, 0.7)), "k",
             ("a few texts per class, too few to fill the budget's batches with distinct samples",
              "k = 100 % keeps everything: all pseudo-labels"),
+            past=({"fraction": 0.1}, {"fraction": 0.85}),
             keeps="the most confident k % of each pseudo-class", panel=PANELS[0], short="top-k per class"),)
 
     def fit_pool(self, confidence: np.ndarray, pseudo_label: np.ndarray, num_labels: int) -> None:

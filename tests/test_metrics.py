@@ -8,7 +8,7 @@ from llkd_nb.core.metrics import (
     accuracy_by_bin, accuracy_coverage, classification_scores, confidence_auroc, equal_count_bins,
     expected_calibration_error, normalised_entropy,
 )
-from llkd_nb.experiments.analysis import describe_trend, joint_grid
+from llkd_nb.experiments.analysis import describe_trend, joint_grid, premise_verdict, ranking_auroc
 
 
 def test_ece_of_a_perfectly_calibrated_sample_is_near_zero():
@@ -53,10 +53,18 @@ def test_normalised_entropy_bounds():
     assert normalised_entropy(np.array([[0.25] * 4, [1, 0, 0, 0]])) == pytest.approx([1.0, 0.0], abs=1e-9)
 
 
-def test_trend_sentence_reports_a_failed_premise():
-    rising = pd.DataFrame({"accuracy": [0.3, 0.5, 0.7]})
-    assert "premise holds" in describe_trend(rising, "confidence", expect="rises")
-    assert "does not hold" in describe_trend(rising, "uncertainty", expect="falls")
+def test_the_premise_is_read_from_an_interval_not_from_the_bins():
+    rng = np.random.default_rng(0)
+    score = rng.random(400)
+    ranked = rng.random(400) < score  # right more often where the score is high
+    bins = pd.DataFrame({"accuracy": [0.3, 0.5, 0.7]})
+    holds = describe_trend(bins, "confidence", "rises", score, ranked)
+    assert "The premise holds on this run" in holds and "over the 400 texts, confidence ranks the right labels" in holds.lower()
+    assert "The premise fails on this run" in describe_trend(bins, "uncertainty", "falls", score, ranked, items="predictions")
+    unrelated = rng.random(400) < 0.5
+    assert "is not resolved on this run" in describe_trend(bins, "confidence", "rises", score, unrelated)
+    auroc = ranking_auroc(score, ranked)
+    assert auroc["low"] < auroc["value"] < auroc["high"] and premise_verdict(auroc) == "holds"
 
 
 def test_joint_grid_counts_every_sample_once():

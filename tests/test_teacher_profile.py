@@ -2,13 +2,14 @@
 when there are too few or none."""
 
 import copy
+import dataclasses
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from llkd_nb.core.data import DataConfig, DataError, get_spec, load_splits
-from llkd_nb.experiments.analysis import teacher_scores
+from llkd_nb.experiments.analysis import gold_split, teacher_scores
 from llkd_nb.experiments.proxy_teacher import proxy_teacher_artifact
 from llkd_nb.experiments.teacher_profile import teacher_profile
 from llkd_nb.study.cli import main
@@ -38,9 +39,22 @@ def test_the_profile_reads_the_pools_gold_with_intervals_around_each_score(artif
     assert "accuracy" in profile.describe()
 
 
-def test_an_unlabeled_pool_falls_back_to_the_validation_and_test_texts(artifact):
-    profile = teacher_profile(without_pool_gold(artifact), replicates=100)
-    assert profile.used.startswith("the 160 gold-labelled validation and test texts")
+def test_an_unlabeled_pool_falls_back_to_the_test_texts_that_notebooks_01_and_02_read(artifact):
+    unlabeled = without_pool_gold(artifact)
+    profile = teacher_profile(unlabeled, replicates=100)
+    split, phrase = gold_split(unlabeled)
+    assert split == "test" and profile.used == phrase and f"the {len(unlabeled.split('test'))} gold-labelled test texts" in phrase
+    assert profile.scores.loc["auroc", "value"] == pytest.approx(teacher_scores(unlabeled, "test").loc["none", "auroc"])
+
+
+def test_a_teacher_whose_confidence_ranks_nothing_gets_a_plain_answer(artifact):
+    profile = teacher_profile(artifact, replicates=200)
+    confident = profile.scores.assign(value=0.8, low=0.7, high=0.9)
+    assert "has something to work with" in dataclasses.replace(profile, scores=confident).premise()
+    blind = profile.scores.assign(value=0.55, low=0.47, high=0.63)
+    words = dataclasses.replace(profile, scores=blind).premise()
+    assert words.startswith("**Confidence-based selection cannot help with this teacher**") and "[0.470, 0.630]" in words
+    assert "Train on all its labels, or improve the teacher first" in words
 
 
 def test_a_labelled_sample_by_id_and_its_errors(artifact):

@@ -99,15 +99,48 @@ def examples(artifact: TeacherArtifact, split: str = "pool", count: int = 3, mos
     }).reset_index(drop=True)
 
 
-def describe_trend(table: pd.DataFrame, signal: str, expect: str) -> str:
-    """A sentence on how accuracy moves across the bins of ``table`` (from :func:`accuracy_by_bin`),
-    and whether that matches the expected direction (``"rises"`` or ``"falls"``)."""
+def bootstrap_table(statistics, count: int, replicates: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Each statistic of ``statistics(index) -> {name: value}`` on all ``count`` texts (``value``) with its basic
+    bootstrap 95 % interval over resamples of the texts (``low``, ``high``: 2·value − the upper and lower
+    quantile, clipped to [0, 1]). Basic, not percentile: a resampled ECE is biased upward, and the percentile
+    interval would then miss the estimate itself. A statistic that is NaN on a resample is skipped there."""
+    rng = np.random.default_rng(seed)
+    resampled = pd.DataFrame([statistics(rng.integers(0, count, count)) for _ in range(replicates)])
+    value = pd.Series(statistics(np.arange(count)))
+    return pd.DataFrame({"value": value, "low": (2 * value - resampled.quantile(0.975)).clip(0, 1),
+                         "high": (2 * value - resampled.quantile(0.025)).clip(0, 1)})
+
+
+def ranking_auroc(score: np.ndarray, correct: np.ndarray, replicates: int = 1000, seed: int = 0) -> pd.Series:
+    """How well ``score`` ranks right labels above wrong ones (AUROC; 0.5: not at all), with its bootstrap
+    interval over the texts (:func:`bootstrap_table`): ``value``, ``low``, ``high``."""
+    score, correct = np.asarray(score, float), np.asarray(correct, bool)
+
+    def auroc(index: np.ndarray) -> dict[str, float]:
+        right = correct[index]
+        return {"auroc": confidence_auroc(score[index], right) if 0 < right.sum() < len(right) else np.nan}
+
+    return bootstrap_table(auroc, len(score), replicates, seed).loc["auroc"]
+
+
+def premise_verdict(auroc: pd.Series) -> str:
+    """``holds``, ``fails`` or ``not resolved``: where the AUROC's interval (:func:`ranking_auroc`) lies against 0.5."""
+    return "holds" if auroc["low"] > 0.5 else "fails" if auroc["high"] < 0.5 else "not resolved"
+
+
+def describe_trend(table: pd.DataFrame, signal: str, expect: str, score: np.ndarray, correct: np.ndarray,
+                   items: str = "labels") -> str:
+    """A sentence on how accuracy moves across the bins of ``table`` (from :func:`accuracy_by_bin`), and the
+    premise's verdict read from an interval: the AUROC with which ``score`` (``expect="rises"``) or its
+    negative (``"falls"``) ranks the right ``items`` above the wrong ones, over the texts behind the bins."""
     first, last = table["accuracy"].iloc[0], table["accuracy"].iloc[-1]
-    rho = float(pd.Series(table["accuracy"].to_numpy()).corr(pd.Series(np.arange(len(table))), method="spearman"))
     direction = "rises" if last > first else "falls" if last < first else "is flat"
-    holds = direction == expect
-    return (
-        f"Accuracy {direction} from {first:.2f} in the lowest-{signal} bin to {last:.2f} in the highest "
-        f"(Spearman rank correlation with the bin order {rho:+.2f}). "
-        + ("The premise holds on this run." if holds else f"**The premise does not hold on this run** (expected: accuracy {expect}).")
-    )
+    auroc = ranking_auroc(score if expect == "rises" else -np.asarray(score, float), correct)
+    verdict = premise_verdict(auroc)
+    ranked = f"ranks the right {items} above the wrong ones" if expect == "rises" else f"ranks the wrong {items} above the right ones"
+    return (f"Accuracy {direction} from {first:.2f} in the lowest-{signal} bin to {last:.2f} in the highest. Over the "
+            f"{len(correct)} texts, {signal} {ranked} with AUROC {auroc['value']:.3f} [{auroc['low']:.3f}, "
+            f"{auroc['high']:.3f}] (0.5: not at all; 95 % bootstrap interval over the texts). "
+            + {"holds": "The premise holds on this run: the interval lies above 0.5.",
+               "fails": f"**The premise fails on this run**: the interval lies below 0.5 (expected: accuracy {expect}).",
+               "not resolved": "**The premise is not resolved on this run**: the interval includes 0.5."}[verdict])

@@ -1,9 +1,12 @@
 """Where does my teacher sit? Its accuracy, confidence AUROC, ECE, macro-F1 and per-class accuracy on
 whatever labelled texts exist, each with a bootstrap interval over those texts.
 
-The labelled texts are the pool's gold when the pool has it, else the validation and test texts' (for a
-practitioner with an unlabeled pool and a labelled eval file), or a labelled sample given by id. The
-profile says which texts it used; it needs at least :data:`MIN_LABELLED` of them.
+The labelled texts are those notebooks 01 and 02 check the teacher on (:func:`~.analysis.gold_split`: the
+pool's gold when the pool has it, else the test texts', for a practitioner with an unlabeled pool and a
+labelled eval file), or a labelled sample given by id. The profile says which texts it used; it needs at
+least :data:`MIN_LABELLED` of them. A teacher whose confidence does not detectably rank its right labels
+above its wrong ones gets a plain answer first (:meth:`TeacherProfile.premise`): no confidence-based
+selection can help it.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import pandas as pd
 from ..core.data import DataError
 from ..core.metrics import classification_scores, confidence_auroc, expected_calibration_error
 from ..teacher.artifacts import TeacherArtifact
+from .analysis import bootstrap_table, gold_split, premise_verdict
 
 MIN_LABELLED = 100
 
@@ -38,10 +42,24 @@ class TeacherProfile:
                 f"({self.per_class['accuracy'].min():.2f}).")
 
 
+    def premise(self) -> str:
+        """Whether confidence-based selection has anything to work with, read from the AUROC's interval."""
+        auroc = self.scores.loc["auroc"]
+        measured = f"confidence AUROC {auroc['value']:.3f} [{auroc['low']:.3f}, {auroc['high']:.3f}] on {self.used}"
+        if premise_verdict(auroc) == "holds":
+            return (f"The teacher's confidence ranks its right labels above its wrong ones ({measured}): selecting on "
+                    "confidence has something to work with.")
+        return (f"**Confidence-based selection cannot help with this teacher**: its confidence does not detectably rank "
+                f"its right labels above its wrong ones ({measured}, an interval that does not lie above 0.5), so LLKD, a "
+                "fixed threshold or top-k per class would keep wrong labels as readily as right ones. Train on all its "
+                "labels, or improve the teacher first (calibration, in-context examples, a larger model); no decision "
+                "map is consulted for it.")
+
+
 def labelled_texts(artifact: TeacherArtifact, sample: pd.DataFrame | None = None,
                    source: str = "the labelled sample") -> tuple[pd.DataFrame, str]:
     """The artifact's rows with a gold label, and a phrase naming them. ``sample`` (columns ``id`` and
-    ``label``) gives gold to the artifact's texts by id; else the pool's gold, else validation + test."""
+    ``label``) gives gold to the artifact's texts by id; else the texts of :func:`~.analysis.gold_split`."""
     frame = artifact.frame
     if sample is not None:
         for column in ("id", "label"):
@@ -59,12 +77,8 @@ def labelled_texts(artifact: TeacherArtifact, sample: pd.DataFrame | None = None
         gold = dict(zip(sample["id"].astype(str), sample["label"]))
         rows = frame[ids.isin(gold)].assign(gold=lambda f: f["id"].astype(str).map(gold))
         return rows, f"{len(rows)} texts labelled in {source}"
-    with_gold = frame[frame["gold"].notna()]
-    pool = with_gold[with_gold["split"] == "pool"]
-    if len(pool) and frame.loc[frame["split"] == "pool", "gold"].notna().all():
-        return pool, f"the pool's {len(pool)} gold-labelled texts"
-    held_out = with_gold[with_gold["split"].isin(["validation", "test"])]
-    return held_out, f"the {len(held_out)} gold-labelled validation and test texts (the pool has no gold)"
+    split, phrase = gold_split(artifact)
+    return (frame[frame["split"] == split], phrase) if split else (frame.iloc[:0], phrase)
 
 
 def teacher_profile(artifact: TeacherArtifact, sample: pd.DataFrame | None = None, replicates: int = 1000,
@@ -92,15 +106,8 @@ def teacher_profile(artifact: TeacherArtifact, sample: pd.DataFrame | None = Non
                 "auroc": confidence_auroc(confidence[index], right) if 0 < right.sum() < len(right) else np.nan,
                 "ece": expected_calibration_error(confidence[index], right)}
 
-    rng = np.random.default_rng(seed)
-    draws = [rng.integers(0, len(rows), len(rows)) for _ in range(replicates)]
-    everything = np.arange(len(rows))
-    resampled = pd.DataFrame([scores(index) for index in draws])  # AUROC of a one-class resample: NaN, skipped
-    value = pd.Series(scores(everything))
-    # Basic bootstrap interval (2·value − the upper and lower quantile): a resampled ECE is biased upward,
-    # and the percentile interval would then miss the estimate itself.
-    table = pd.DataFrame({"value": value, "low": (2 * value - resampled.quantile(0.975)).clip(0, 1),
-                          "high": (2 * value - resampled.quantile(0.025)).clip(0, 1)})
+    table = bootstrap_table(scores, len(rows), replicates, seed)
+    rng = np.random.default_rng(seed + 1)
     per_class = {}
     for k, label in enumerate(labels):
         members = np.flatnonzero(gold == k)

@@ -259,8 +259,12 @@ def main(argv: list[str] | None = None) -> int:
     profile = commands.add_parser("teacher-profile", help="the teacher's accuracy, confidence AUROC, ECE and per-class "
                                                           "accuracy with bootstrap intervals, on a run's labelled texts")
     profile.add_argument("run", type=Path, help="a run folder with a teacher artifact (notebook 01), e.g. runs/default")
-    profile.add_argument("--labelled", type=Path, help="a labelled sample of the run's texts (.csv/.jsonl: id, label); "
-                                                       "default: the pool's gold, else the validation and test texts'")
+    profile.add_argument("--labelled", type=Path,
+                         help="a labelled sample of the run's texts (.csv/.jsonl with columns id, label). An id is the "
+                              "run's id of a text: your data file's id column, or its 0-based row number when it has "
+                              "none (an eval file's ids get the prefix eval/ where they clash with the pool's); the "
+                              "run's ids are in the teacher artifact's table. Default: the texts notebooks 01 and 02 "
+                              "check the teacher on (the pool's gold, else the test texts')")
     profile.add_argument("--replicates", type=int, default=1000, help="bootstrap replicates")
     profile.add_argument("--map", type=Path, help="notebook 05's run folder (e.g. runs/when_llkd_helps): place the teacher "
                                                   "on its decision map and name the method it recommends")
@@ -344,6 +348,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{len(notebooks)} notebooks rendered; open {index}")
     elif args.command == "teacher-profile":
         from ..core.data import DataError, read_table
+        from ..experiments.analysis import premise_verdict
         from ..experiments.decision_map import load_map, recommendation
         from ..experiments.teacher_profile import teacher_profile
         from ..teacher.artifacts import TeacherArtifact
@@ -358,8 +363,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         print(profile.describe(), "", "scores (95 % bootstrap interval over the texts):",
               profile.scores.round(3).to_string(), "", "accuracy per gold class:", profile.per_class.round(3).to_string(),
-              sep="\n")
-        if decision_map is not None:
+              "", profile.premise().replace("**", ""), sep="\n")
+        if decision_map is not None and premise_verdict(profile.scores.loc["auroc"]) == "holds":
             placed, advice = recommendation(*decision_map, profile.scores.loc["accuracy", "value"],
                                             profile.scores.loc["auroc", "value"])
             print("", f"on the decision map of {args.map}:", placed.round(3).to_string(index=False), "",

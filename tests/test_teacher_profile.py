@@ -89,9 +89,39 @@ def test_the_command_places_the_teacher_on_a_decision_map(artifact, tmp_path, ca
     teachers.to_csv(tmp_path / "map" / "tables" / "05_teachers.csv")
     assert main(["teacher-profile", str(tmp_path / "run"), "--replicates", "50", "--map", str(tmp_path / "map")]) == 0
     out = capsys.readouterr().out
-    assert "on the decision map of" in out and "nearest rung is teacher" in out and "At 180 steps" in out
+    assert f"On the map {tmp_path / 'map'}" in out and "nearest rung is teacher" in out and "At 180 steps" in out
+    assert "against the teacher's labels" in out and "against gold" not in out  # the map holds no gold-selection table
     assert main(["teacher-profile", str(tmp_path / "run"), "--map", str(tmp_path / "nowhere")]) == 2
-    assert "run notebook 05" in capsys.readouterr().err
+    assert "neither a shipped map" in capsys.readouterr().err
+
+
+def test_a_shipped_map_is_found_by_name_and_read_under_both_selections(tmp_path):
+    from test_decision_map import map_cells
+
+    from llkd_nb.experiments.decision_map import place_on_maps
+    from llkd_nb.maps import map_folder, map_record, shipped_maps, write_map
+    from llkd_nb.study.advise import first_method
+
+    best, teachers = map_cells(slope_auroc=1.0)
+    run = tmp_path / "runs" / "my_map"
+    (run / "tables").mkdir(parents=True)
+    (run / "config").mkdir()
+    (run / "config" / "study.yaml").write_text("dataset: bbc_news\nstudent: offline:minilm-l6\ntrainable_layers: 1\n"
+                                              "max_length: 32\nbudgets: [20, 60, 180]\nseeds: [0, 1]\nvalidation_size: 200\n")
+    best.to_csv(run / "tables" / "05_best_other.csv", index=False)
+    best.assign(llkd_minus=-best["llkd_minus"]).to_csv(
+        run / "tables" / "05_best_other_gold_selection.csv", index=False)
+    teachers.to_csv(run / "tables" / "05_teachers.csv")
+    with pytest.raises(FileNotFoundError, match="no complete map"):
+        write_map(tmp_path, tmp_path / "maps")
+    write_map(run, tmp_path / "maps")
+    assert shipped_maps(tmp_path / "maps") == ["my_map"] and map_folder("my_map", tmp_path / "maps") == tmp_path / "maps" / "my_map"
+    assert map_record("my_map", tmp_path / "maps")["budgets"] == [20, 60, 180]
+    placements = place_on_maps(0.6, 0.9, [run])
+    assert [p.model_selection for p in placements] == ["pseudo", "gold"]
+    assert "offline:minilm-l6 with the top 1 layer(s) trained on 32 tokens" in placements[0].describe()
+    method, words = first_method(placements, 150)
+    assert words.startswith(f"Try **{method}** first: at the map budget nearest yours (150 steps)")
 
 
 def test_notebooks_01_and_02_check_the_teacher_where_gold_exists(artifact):
@@ -106,3 +136,33 @@ def test_notebooks_01_and_02_check_the_teacher_where_gold_exists(artifact):
     nothing.frame["gold"] = None
     split, phrase = gold_split(nothing)
     assert split is None and "eval_dataset" in phrase
+
+
+def test_advise_profiles_places_names_a_method_and_checks_it_on_the_users_data(artifact, tmp_path, monkeypatch, capsys):
+    from test_decision_map import map_cells
+
+    from llkd_nb.study import advise
+
+    best, teachers = map_cells(slope_auroc=1.0)
+    (tmp_path / "map" / "tables").mkdir(parents=True)
+    best.to_csv(tmp_path / "map" / "tables" / "05_best_other.csv", index=False)
+    teachers.to_csv(tmp_path / "map" / "tables" / "05_teachers.csv")
+    study = tmp_path / "mine.yaml"
+    study.write_text("name: mine\nmax_steps: 4\nbatch_size: 4\nmax_length: 16\nnum_evals: 2\ntuning_seeds: [100]\n"
+                     "bootstrap_replicates: 100\nprogress: false\n")
+    monkeypatch.setattr(advise, "label_for_advice", lambda study, run_dir, progress=False: artifact)
+    monkeypatch.setattr(advise, "CHECK_SEEDS", 2)
+    assert main(["advise", str(study), "--map", str(tmp_path / "map"), "--check"]) == 0
+    out = capsys.readouterr().out
+    assert "has something to work with" in out and f"On the map {tmp_path / 'map'}" in out
+    assert "first: at the map budget nearest yours (4 steps)" in out
+    tested, validated = len(artifact.split("test")), len(artifact.split("validation"))
+    assert f"Check on your data (2 seeds, {tested} test texts, every choice against {validated} gold validation texts" in out
+    assert "LLKD − " in out
+    assert "min)" in out.splitlines()[-1]
+    blind = copy.deepcopy(artifact)
+    blind.frame["confidence"] = np.random.default_rng(0).random(len(blind.frame))  # ranks nothing
+    monkeypatch.setattr(advise, "label_for_advice", lambda study, run_dir, progress=False: blind)
+    assert main(["advise", str(study), "--map", str(tmp_path / "map")]) == 0
+    out = capsys.readouterr().out
+    assert "Confidence-based selection cannot help with this teacher" in out and "On the map" not in out

@@ -28,6 +28,8 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
+from ..maps import map_folder, map_record, regime
+
 FEATURES = ("accuracy", "auroc", "log2_budget")
 SLOPE_UNITS = {"accuracy": (0.1, "per +0.1 teacher accuracy"), "auroc": (0.1, "per +0.1 confidence AUROC"),
                "log2_budget": (1.0, "per doubling of the budget")}
@@ -258,12 +260,44 @@ def recommendation(rule: MarginRule, best: pd.DataFrame, teachers: pd.DataFrame,
     return placed, " ".join(lines)
 
 
-def load_map(run_dir: str | Path) -> tuple[MarginRule, pd.DataFrame, pd.DataFrame]:
-    """The rule, the map's cells and its teachers from notebook 05's tables in ``run_dir``."""
-    tables = Path(run_dir) / "tables"
-    paths = [tables / "05_best_other.csv", tables / "05_teachers.csv"]
+def load_map(source: str | Path, model_selection: str = "pseudo") -> tuple[MarginRule, pd.DataFrame, pd.DataFrame]:
+    """The rule, the map's cells and its teachers: a shipped map's (by name) or notebook 05's run folder's
+    (:func:`llkd_nb.maps.map_folder`), with every choice made against the teacher's labels (``pseudo``) or
+    against gold (``gold``)."""
+    folder = map_folder(source)
+    cells = folder / ("05_best_other.csv" if model_selection == "pseudo" else "05_best_other_gold_selection.csv")
+    paths = [cells, folder / "05_teachers.csv"]
     if missing := [str(p) for p in paths if not p.exists()]:
-        raise FileNotFoundError(f"{', '.join(missing)} not found: run notebook 05 in {run_dir} first "
+        raise FileNotFoundError(f"{', '.join(missing)} not found: run notebook 05 in {source} again "
                                 "(`llkd-nb run configs/when_llkd_helps.yaml`)")
     best, teachers = pd.read_csv(paths[0]), pd.read_csv(paths[1], index_col=0)
     return MarginRule.fit(best, teachers), best, teachers
+
+
+@dataclass
+class Placement:
+    """A teacher placed on one map under one model selection: the map (its name or folder), what the map
+    holds for (:func:`llkd_nb.maps.regime`), the selection, the per-budget table and the guide's words."""
+
+    source: str
+    regime: str
+    model_selection: str
+    placed: pd.DataFrame
+    advice: str
+
+    def describe(self) -> str:
+        chosen = "the teacher's labels" if self.model_selection == "pseudo" else "gold"
+        return f"On the map {self.source} ({self.regime}), every choice made against {chosen}: {self.advice}"
+
+
+def place_on_maps(accuracy: float, auroc: float, sources: list[str | Path]) -> list[Placement]:
+    """The teacher of ``accuracy`` and ``auroc`` on every map of ``sources`` (shipped names or run folders),
+    under each model selection the map holds."""
+    placements = []
+    for source in sources:
+        for selection in ("pseudo", "gold"):
+            if selection == "gold" and not (map_folder(source) / "05_best_other_gold_selection.csv").exists():
+                continue
+            placed, advice = recommendation(*load_map(source, selection), accuracy, auroc)
+            placements.append(Placement(str(source), regime(map_record(source)), selection, placed, advice))
+    return placements

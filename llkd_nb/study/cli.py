@@ -2,7 +2,8 @@
 
     llkd-nb run configs/default.yaml      # notebooks 01 -> 04 into runs/<name>/
     llkd-nb predict runs/default/student texts.csv   # label new texts with a run's student
-    llkd-nb teacher-profile runs/default --map runs/when_llkd_helps  # how good is the teacher, and what to use
+    llkd-nb advise configs/default.yaml   # should I use LLKD on my data? (--check: a short head-to-head)
+    llkd-nb teacher-profile runs/default  # how good is the teacher, and where it sits on the shipped maps
     llkd-nb compare-runs runs/default     # a reproduction against the committed tables (exit 1: it differs)
     llkd-nb keys                          # every study key, its default and meaning
     llkd-nb list-datasets
@@ -242,7 +243,9 @@ def main(argv: list[str] | None = None) -> int:
     report.add_argument("--tables", type=Path, help="also copy each run's tables and record to <this>/<run>/, the "
                         "committed tables that `llkd-nb compare-runs` checks a reproduction against (default: "
                         "papers/runs/ beside the notes)")
-    report.add_argument("--no-tables", action="store_true", help="do not copy the tables")
+    report.add_argument("--no-tables", action="store_true", help="do not copy the tables (nor ship the maps)")
+    report.add_argument("--maps", type=Path, help="ship each notebook 05 run's decision map into <this>/<run>/ "
+                                                  "(default: the package's llkd_nb/maps/)")
     compare = commands.add_parser("compare-runs", help="compare a run's tables with the committed ones or another "
                                                        "run's: exit 1 on a changed verdict or a score out of tolerance")
     compare.add_argument("run", type=Path, help="a run folder (e.g. runs/default), or the study file that made it")
@@ -266,8 +269,16 @@ def main(argv: list[str] | None = None) -> int:
                               "run's ids are in the teacher artifact's table. Default: the texts notebooks 01 and 02 "
                               "check the teacher on (the pool's gold, else the test texts')")
     profile.add_argument("--replicates", type=int, default=1000, help="bootstrap replicates")
-    profile.add_argument("--map", type=Path, help="notebook 05's run folder (e.g. runs/when_llkd_helps): place the teacher "
-                                                  "on its decision map and name the method it recommends")
+    profile.add_argument("--map", nargs="+", help="decision maps to place the teacher on: a shipped map's name or "
+                                                  "notebook 05's run folder (default: every map the package ships)")
+    advise = commands.add_parser("advise", help="should I use LLKD on my data? Label what the answer needs, profile "
+                                                "the teacher, place it on the shipped decision maps and name the "
+                                                "method to try first")
+    advise.add_argument("config", type=Path, help="a study file (YAML), e.g. one naming your dataset and eval_dataset")
+    advise.add_argument("--check", action="store_true", help="then run that method against LLKD on your data (a few "
+                                                             "seeds, choices against gold validation labels)")
+    advise.add_argument("--map", nargs="+", help="maps to use: shipped names or notebook 05 run folders (default: "
+                                                 "every shipped map)")
     commands.add_parser("keys", help="every study key: default, owner, notebooks, meaning")
     exercises = commands.add_parser("exercises", help="write the workshop track's and the exercises' measured times "
                                                        "into the instructor's guide")
@@ -290,6 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "keys":
         list_keys()
     elif args.command == "report":
+        from ..maps import MAP_TABLES, MAPS, write_map
         from .compare_runs import COMMITTED, write_snapshot
         from .report import (
             WHEN_TO_USE, merge_sections, readme_block, replace_block, run_report, time_block, when_to_use_block,
@@ -301,6 +313,9 @@ def main(argv: list[str] | None = None) -> int:
         root = args.tables or COMMITTED
         if not args.no_tables:
             print("wrote the tables of " + ", ".join(str(write_snapshot(run, root)) for run in args.runs))
+            mapped = [run for run in args.runs if all((run / "tables" / name).exists() for name in MAP_TABLES)]
+            if mapped:
+                print("shipped the maps " + ", ".join(str(write_map(run, args.maps or MAPS)) for run in mapped))
         if args.readme is not None:
             text = args.readme.read_text()
             for run in args.runs:
@@ -348,27 +363,26 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{len(notebooks)} notebooks rendered; open {index}")
     elif args.command == "teacher-profile":
         from ..core.data import DataError, read_table
-        from ..experiments.analysis import premise_verdict
-        from ..experiments.decision_map import load_map, recommendation
-        from ..experiments.teacher_profile import teacher_profile
         from ..teacher.artifacts import TeacherArtifact
+        from .advise import profile_words
 
         try:
             sample = read_table(args.labelled) if args.labelled else None
-            profile = teacher_profile(TeacherArtifact.load_from_run(args.run), sample, args.replicates,
-                                      source=str(args.labelled))
-            decision_map = load_map(args.map) if args.map else None
+            artifact = TeacherArtifact.load_from_run(args.run)
+            print(profile_words(artifact, sample, args.replicates, str(args.labelled), args.map)[0])
         except (DataError, OSError, ValueError) as error:
             print(f"llkd-nb: {error}", file=sys.stderr)
             return 2
-        print(profile.describe(), "", "scores (95 % bootstrap interval over the texts):",
-              profile.scores.round(3).to_string(), "", "accuracy per gold class:", profile.per_class.round(3).to_string(),
-              "", profile.premise().replace("**", ""), sep="\n")
-        if decision_map is not None and premise_verdict(profile.scores.loc["auroc"]) == "holds":
-            placed, advice = recommendation(*decision_map, profile.scores.loc["accuracy", "value"],
-                                            profile.scores.loc["auroc", "value"])
-            print("", f"on the decision map of {args.map}:", placed.round(3).to_string(index=False), "",
-                  advice.replace("**", ""), sep="\n")
+    elif args.command == "advise":
+        from ..core.data import DataError
+        from .advise import advise
+        from .config import load_study
+
+        try:
+            print(advise(load_study(args.config), args.check, args.map))
+        except (DataError, OSError, ValueError) as error:
+            print(f"llkd-nb: {error}", file=sys.stderr)
+            return 2
     elif args.command == "list-methods":
         list_methods()
     elif args.command == "predict":

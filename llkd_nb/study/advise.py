@@ -1,0 +1,114 @@
+"""``llkd-nb advise STUDY.yaml``: should I select with LLKD on my data, or with something simpler?
+
+It labels only what the answer needs (the study's validation and test texts, the labelled ones of a
+practitioner's eval file, and a sample of :data:`ADVISE_POOL` pool texts for the calibration), profiles the
+teacher on the texts notebooks 01 and 02 check it on, gives a teacher whose confidence ranks nothing a plain
+answer, and otherwise places it on every shipped decision map (:mod:`llkd_nb.maps`) under both model
+selections and names the method to try first. ``--check`` then runs that method against LLKD on the user's
+own data: a few seeds, every choice made against the gold validation labels, notebook 04's paired interval.
+The labels go through the study's teacher cache, so a later ``llkd-nb run`` of the study reuses them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
+
+from ..experiments.analysis import premise_verdict
+from ..experiments.compare import run_methods
+from ..experiments.decision_map import Placement, place_on_maps
+from ..experiments.methods import LLKD_ROW, comparison_methods, method_by_id, method_named, with_tuned
+from ..experiments.teacher_profile import TeacherProfile, teacher_profile
+from ..experiments.tuning import tune, tune_rate
+from ..maps import shipped_maps
+from ..student.training import DataFeatures, TrainingData
+from ..teacher.artifacts import TeacherArtifact
+from .config import RUNS_DIR, Study
+
+ADVISE_POOL = 200  # pool texts labelled for the batch calibration (and the profile, where the pool has gold)
+CHECK_SEEDS = 3  # seeds of --check's head-to-head
+
+
+def label_for_advice(study: Study, run_dir: Path, progress: bool = False) -> TeacherArtifact:
+    """The teacher's artifact on a pool sample and the study's validation and test texts (through the cache)."""
+    from ..teacher.labeling import label_all, prepare
+
+    data = replace(study.data, pool_size=min(study.data.pool_size, ADVISE_POOL))
+    spec, splits, teacher, prompt = prepare(data, study.teacher)
+    return label_all(data, study.teacher, spec, splits, teacher, prompt, study.teacher.resolved_cache_path(run_dir),
+                     progress).artifact
+
+
+def first_method(placements: list[Placement], budget: int) -> tuple[str, str]:
+    """The method the maps' guides point to most at the map budget nearest ``budget``, and why, in words."""
+    picks = []
+    for placement in placements:
+        row = placement.placed.iloc[(placement.placed["budget"] - budget).abs().argmin()]
+        picks.append(LLKD_ROW if row["interval"] == "above 0" else row["best_other"])
+    counts = Counter(picks)
+    method = LLKD_ROW if counts[LLKD_ROW] == len(picks) else max(
+        (m for m in counts if m != LLKD_ROW), key=lambda m: (counts[m], m == "all pseudo-labels"))
+    return method, (f"Try **{method}** first: at the map budget nearest yours ({budget} steps) the guide points to it in "
+                    f"{counts[method]} of {len(picks)} readings (maps x model selections)"
+                    + ("" if method == LLKD_ROW else "; LLKD only where every reading's interval lies above 0") + ".")
+
+
+def profile_words(artifact: TeacherArtifact, sample: pd.DataFrame | None = None, replicates: int = 1000,
+                  source: str = "the labelled sample", maps: list[str] | None = None,
+                  budget: int | None = None) -> tuple[str, TeacherProfile, list[Placement]]:
+    """The profile, the premise's answer and every placement on ``maps`` (default: every shipped map), as
+    text; the placements are empty when the premise does not hold."""
+    profile = teacher_profile(artifact, sample, replicates, source=source)
+    lines = [profile.describe(), "", "scores (95 % bootstrap interval over the texts):", profile.scores.round(3).to_string(),
+             "", "accuracy per gold class:", profile.per_class.round(3).to_string(), "", profile.premise().replace("**", "")]
+    if premise_verdict(profile.scores.loc["auroc"]) != "holds":
+        return "\n".join(lines), profile, []
+    sources = maps or shipped_maps()
+    if not sources:
+        return "\n".join(lines + ["", "No decision map ships with this package yet, and none was given (--map)."]), profile, []
+    placements = place_on_maps(profile.scores.loc["accuracy", "value"], profile.scores.loc["auroc", "value"], sources)
+    for placement in placements:
+        lines += ["", placement.describe().replace("**", ""), placement.placed.round(3).to_string(index=False)]
+    if budget is not None:
+        lines += ["", first_method(placements, budget)[1].replace("**", "")]
+    return "\n".join(lines), profile, placements
+
+
+def head_to_head(artifact: TeacherArtifact, study: Study, simpler: str, seeds: int = CHECK_SEEDS) -> str:
+    """LLKD against ``simpler`` on the study's data: the shared learning rate, then each knob, tuned against
+    the gold validation labels on the study's first tuning seed; ``seeds`` seeds each; notebook 04's paired
+    interval over seeds and test texts."""
+    if not artifact.has_gold("validation") or not artifact.has_gold("test"):
+        raise ValueError("--check chooses against gold and scores on gold: the study needs gold labels on its "
+                         "validation and test texts (an eval_dataset)")
+    methods = comparison_methods(study.llkd, with_ceiling=False)
+    pair = [method_named(methods, LLKD_ROW), method_named(methods, simpler)]
+    config = replace(study.train, model_selection="gold")
+    data = TrainingData.from_artifact(artifact, "pseudo", "gold")
+    features = DataFeatures.encode(data, config)
+    tuning_seeds = list(study.comparison.tuning_seeds[:1])
+    rate = tune_rate(method_by_id(methods, "all"), data, features, config, tuning_seeds)
+    config = replace(config, lr=rate.chosen["lr"])
+    chosen = {name: t.chosen for name, t in tune([m for m in pair if m.grid], data, features, config, tuning_seeds).items()}
+    comparison = run_methods(artifact, with_tuned(pair, chosen), list(range(seeds)), config, features, progress=False)
+    difference = comparison.against(LLKD_ROW, artifact.gold("test"), artifact.num_labels,
+                                    study.comparison.bootstrap_replicates)[simpler]
+    return (f"Check on your data ({seeds} seeds, {len(artifact.split('test'))} test texts, every choice against "
+            f"{len(artifact.split('validation'))} gold validation texts, learning rate {rate.chosen['lr']}): LLKD − {simpler} "
+            f"= {difference.mean:+.3f} [{difference.low:+.3f}, {difference.high:+.3f}]: **{difference.verdict}**.")
+
+
+def advise(study: Study, check: bool = False, maps: list[str] | None = None, runs_dir: str | Path = RUNS_DIR) -> str:
+    """The whole answer for ``study``, as text, with the minutes it took."""
+    start = time.perf_counter()
+    artifact = label_for_advice(study, Path(runs_dir) / study.run.name, study.run.progress)
+    words, _, placements = profile_words(artifact, maps=maps, budget=study.train.max_steps)
+    if check and placements:
+        method, _ = first_method(placements, study.train.max_steps)
+        simpler = method if method != LLKD_ROW else Counter(p.placed["best_other"].iloc[0] for p in placements).most_common(1)[0][0]
+        words += "\n\n" + head_to_head(artifact, study, simpler).replace("**", "")
+    return words + f"\n\n(advice in {(time.perf_counter() - start) / 60:.1f} min)"

@@ -15,7 +15,7 @@ COMPILE = $(BIN)/uv pip compile --quiet --universal --python-version 3.11 --no-e
 	--custom-compile-command "make lock" \
 	$(addprefix --no-emit-package ,$(TORCH_CUDA_RUNTIME))
 
-.PHONY: setup setup-llama-cpp lock params reproduce when-llkd-helps when-llkd-helps-yahoo workshop exercises solutions site test bench bench-gpu refs clean
+.PHONY: setup setup-llama-cpp lock params reproduce advise when-llkd-helps when-llkd-helps-yahoo workshop exercises solutions site test bench bench-gpu refs clean
 
 setup: $(VENV)/.installed
 
@@ -59,6 +59,12 @@ when-llkd-helps: setup
 # The same on Yahoo! Answers.
 when-llkd-helps-yahoo: setup
 	$(BIN)/llkd-nb run configs/yahoo_when_llkd_helps.yaml
+
+# Should I use LLKD on my data? The decision on the example study, timed from an empty teacher cache (a fresh
+# runs folder) and written into README's advise block.
+advise: setup
+	scratch=$$(mktemp -d) && $(BIN)/llkd-nb advise configs/advise_example.yaml --runs-dir $$scratch --readme README.md; \
+		status=$$?; rm -rf $$scratch; exit $$status
 
 # The workshop track: notebooks 01-04 on a smaller study, under 10 minutes on 2 cores (papers/workshop.md).
 workshop: setup

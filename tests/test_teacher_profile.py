@@ -13,6 +13,7 @@ from llkd_nb.experiments.analysis import gold_split, teacher_scores
 from llkd_nb.experiments.proxy_teacher import proxy_teacher_artifact
 from llkd_nb.experiments.teacher_profile import teacher_profile
 from llkd_nb.study.cli import main
+from llkd_nb.teacher.labeling import LabelingRun
 
 LABELS = list(get_spec("bbc_news").labels)
 
@@ -150,7 +151,8 @@ def test_advise_profiles_places_names_a_method_and_checks_it_on_the_users_data(a
     study = tmp_path / "mine.yaml"
     study.write_text("name: mine\nmax_steps: 4\nbatch_size: 4\nmax_length: 16\nnum_evals: 2\ntuning_seeds: [100]\n"
                      "bootstrap_replicates: 100\nprogress: false\n")
-    monkeypatch.setattr(advise, "label_for_advice", lambda study, run_dir, progress=False: artifact)
+    monkeypatch.setattr(advise, "label_for_advice", lambda study, run_dir, progress=False: LabelingRun(artifact, 5))
+    monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(advise, "CHECK_SEEDS", 2)
     assert main(["advise", str(study), "--map", str(tmp_path / "map"), "--check"]) == 0
     out = capsys.readouterr().out
@@ -159,10 +161,13 @@ def test_advise_profiles_places_names_a_method_and_checks_it_on_the_users_data(a
     tested, validated = len(artifact.split("test")), len(artifact.split("validation"))
     assert f"Check on your data (2 seeds, {tested} test texts, every choice against {validated} gold validation texts" in out
     assert "LLKD − " in out
-    assert "min)" in out.splitlines()[-1]
+    assert "min; saved in" in out.splitlines()[-1]
+    words = advise.advice_time(tmp_path / "runs" / "mine")
+    assert words.startswith("`llkd-nb advise` on the run `mine` took **") and ", with --check:" in words
+    assert f"{len(artifact.frame)} texts labelled by the teacher with {len(artifact.frame) - 5} of its texts already" in words
     blind = copy.deepcopy(artifact)
     blind.frame["confidence"] = np.random.default_rng(0).random(len(blind.frame))  # ranks nothing
-    monkeypatch.setattr(advise, "label_for_advice", lambda study, run_dir, progress=False: blind)
+    monkeypatch.setattr(advise, "label_for_advice", lambda study, run_dir, progress=False: LabelingRun(blind, 0))
     assert main(["advise", str(study), "--map", str(tmp_path / "map")]) == 0
     out = capsys.readouterr().out
     assert "Confidence-based selection cannot help with this teacher" in out and "On the map" not in out

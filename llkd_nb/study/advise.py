@@ -11,6 +11,7 @@ The labels go through the study's teacher cache, so a later ``llkd-nb run`` of t
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
 from dataclasses import replace
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..core.runinfo import cpu_description, git_clean, git_commit, use_threads
 from ..experiments.analysis import premise_verdict
 from ..experiments.compare import run_methods
 from ..experiments.decision_map import Placement, place_on_maps
@@ -27,20 +29,21 @@ from ..experiments.tuning import tune, tune_rate
 from ..maps import shipped_maps
 from ..student.training import DataFeatures, TrainingData
 from ..teacher.artifacts import TeacherArtifact
-from .config import RUNS_DIR, Study
+from ..teacher.labeling import LabelingRun
+from .config import Study
 
 ADVISE_POOL = 200  # pool texts labelled for the batch calibration (and the profile, where the pool has gold)
 CHECK_SEEDS = 3  # seeds of --check's head-to-head
 
 
-def label_for_advice(study: Study, run_dir: Path, progress: bool = False) -> TeacherArtifact:
+def label_for_advice(study: Study, run_dir: Path, progress: bool = False) -> LabelingRun:
     """The teacher's artifact on a pool sample and the study's validation and test texts (through the cache)."""
-    from ..teacher.labeling import label_all, prepare
+    from ..teacher.labeling import label_all, prepare  # loads the teacher's libraries: only when labelling
 
     data = replace(study.data, pool_size=min(study.data.pool_size, ADVISE_POOL))
     spec, splits, teacher, prompt = prepare(data, study.teacher)
     return label_all(data, study.teacher, spec, splits, teacher, prompt, study.teacher.resolved_cache_path(run_dir),
-                     progress).artifact
+                     progress)
 
 
 def first_method(placements: list[Placement], budget: int) -> tuple[str, str]:
@@ -78,7 +81,7 @@ def profile_words(artifact: TeacherArtifact, sample: pd.DataFrame | None = None,
     return "\n".join(lines), profile, placements
 
 
-def head_to_head(artifact: TeacherArtifact, study: Study, simpler: str, seeds: int = CHECK_SEEDS) -> str:
+def head_to_head(artifact: TeacherArtifact, study: Study, simpler: str, seeds: int) -> str:
     """LLKD against ``simpler`` on the study's data: the shared learning rate, then each knob, tuned against
     the gold validation labels on the study's first tuning seed; ``seeds`` seeds each; notebook 04's paired
     interval over seeds and test texts."""
@@ -102,13 +105,40 @@ def head_to_head(artifact: TeacherArtifact, study: Study, simpler: str, seeds: i
             f"= {difference.mean:+.3f} [{difference.low:+.3f}, {difference.high:+.3f}]: **{difference.verdict}**.")
 
 
-def advise(study: Study, check: bool = False, maps: list[str] | None = None, runs_dir: str | Path = RUNS_DIR) -> str:
-    """The whole answer for ``study``, as text, with the minutes it took."""
+ADVICE = Path("advice")  # in the run folder: the answer (advice.md) and how long it took (advice.json)
+
+
+def advise(study: Study, check: bool = False, maps: list[str] | None = None, runs_dir: str | Path = "runs") -> str:
+    """The whole answer for ``study``, as text, with the minutes it took; both are saved in the run folder."""
     start = time.perf_counter()
-    artifact = label_for_advice(study, Path(runs_dir) / study.run.name, study.run.progress)
+    run_dir = Path(runs_dir) / study.run.name
+    use_threads(study.run.threads)
+    labelled = label_for_advice(study, run_dir, study.run.progress)
+    artifact = labelled.artifact
     words, _, placements = profile_words(artifact, maps=maps, budget=study.train.max_steps)
     if check and placements:
         method, _ = first_method(placements, study.train.max_steps)
         simpler = method if method != LLKD_ROW else Counter(p.placed["best_other"].iloc[0] for p in placements).most_common(1)[0][0]
-        words += "\n\n" + head_to_head(artifact, study, simpler).replace("**", "")
-    return words + f"\n\n(advice in {(time.perf_counter() - start) / 60:.1f} min)"
+        words += "\n\n" + head_to_head(artifact, study, simpler, CHECK_SEEDS).replace("**", "")
+    minutes = (time.perf_counter() - start) / 60
+    record = {"minutes": round(minutes, 2), "check": check, "texts_scored": labelled.newly_scored,
+              "texts_labelled": len(artifact.frame), "labelled_texts": int(artifact.frame["gold"].notna().sum()),
+              "cpu": cpu_description(), "threads": study.run.threads, "git_commit": git_commit(), "git_clean": git_clean()}
+    (run_dir / ADVICE).mkdir(parents=True, exist_ok=True)
+    (run_dir / ADVICE / "advice.md").write_text(words + "\n")
+    (run_dir / ADVICE / "advice.json").write_text(json.dumps(record, indent=2) + "\n")
+    return words + f"\n\n(advice in {minutes:.1f} min; saved in {run_dir / ADVICE})"
+
+
+def advice_time(run_dir: str | Path) -> str:
+    """README's sentence on how long ``llkd-nb advise`` took in ``run_dir`` (from its advice.json)."""
+    path = Path(run_dir) / ADVICE / "advice.json"
+    if not path.exists():
+        return f"No `llkd-nb advise` has run in {Path(run_dir).name} yet."
+    record = json.loads(path.read_text())
+    cold = "from an empty teacher cache" if record["texts_scored"] == record["texts_labelled"] else (
+        f"with {record['texts_labelled'] - record['texts_scored']} of its texts already in the teacher cache")
+    return (f"`llkd-nb advise` on the run `{Path(run_dir).name}` took **{record['minutes']:.1f} min** on {record['cpu']}, "
+            f"{record['threads']} threads{', with --check' if record['check'] else ''}: {record['texts_labelled']} texts "
+            f"labelled by the teacher {cold}, {record['labelled_texts']} of them with gold labels (commit "
+            f"`{(record['git_commit'] or 'unknown')[:10]}`{'' if record['git_clean'] else ', uncommitted changes'}).")

@@ -279,6 +279,10 @@ def main(argv: list[str] | None = None) -> int:
                                                              "seeds, choices against gold validation labels)")
     advise.add_argument("--map", nargs="+", help="maps to use: shipped names or notebook 05 run folders (default: "
                                                  "every shipped map)")
+    advise.add_argument("--runs-dir", type=Path, default=Path("runs"), help="parent of the run folder whose teacher "
+                                                                            "cache it uses and where it saves the answer")
+    advise.add_argument("--readme", type=Path, help="also write how long it took into this file's "
+                                                    "<!-- report:advise --> block")
     commands.add_parser("keys", help="every study key: default, owner, notebooks, meaning")
     exercises = commands.add_parser("exercises", help="write the workshop track's and the exercises' measured times "
                                                        "into the instructor's guide")
@@ -375,11 +379,16 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     elif args.command == "advise":
         from ..core.data import DataError
-        from .advise import advise
+        from .advise import advice_time, advise
         from .config import load_study
+        from .report import replace_block
 
         try:
-            print(advise(load_study(args.config), args.check, args.map))
+            study = load_study(args.config)
+            print(advise(study, args.check, args.map, args.runs_dir))
+            if args.readme is not None:
+                args.readme.write_text(replace_block(args.readme.read_text(), "advise",
+                                                     advice_time(args.runs_dir / study.run.name) + "\n"))
         except (DataError, OSError, ValueError) as error:
             print(f"llkd-nb: {error}", file=sys.stderr)
             return 2

@@ -15,7 +15,7 @@ COMPILE = $(BIN)/uv pip compile --quiet --universal --python-version 3.11 --no-e
 	--custom-compile-command "make lock" \
 	$(addprefix --no-emit-package ,$(TORCH_CUDA_RUNTIME))
 
-.PHONY: setup setup-llama-cpp lock params reproduce advise when-llkd-helps when-llkd-helps-yahoo workshop exercises solutions site test bench bench-gpu refs clean
+.PHONY: setup setup-llama-cpp lock params reproduce advise when-llkd-helps when-llkd-helps-yahoo when-llkd-helps-stackoverflow workshop exercises solutions site test bench bench-gpu refs clean
 
 setup: $(VENV)/.installed
 
@@ -65,6 +65,10 @@ when-llkd-helps-yahoo: setup
 advise: setup
 	scratch=$$(mktemp -d) && $(BIN)/llkd-nb advise configs/advise_example.yaml --runs-dir $$scratch --readme README.md; \
 		status=$$?; rm -rf $$scratch; exit $$status
+
+# And on a third dataset (StackOverflow titles), which tests the rule fitted on the other two maps.
+when-llkd-helps-stackoverflow: setup
+	$(BIN)/llkd-nb run configs/stackoverflow_when_llkd_helps.yaml
 
 # The workshop track: notebooks 01-04 on a smaller study, under 10 minutes on 2 cores (papers/workshop.md).
 workshop: setup

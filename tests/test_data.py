@@ -119,6 +119,16 @@ def test_yahoo_answers_offline_form():
     assert not splits.pool["text"].str.contains("\\n", regex=False).any()
 
 
+@pytest.mark.parametrize("name", sorted(name for name, spec in REGISTRY.items() if spec.offline))
+def test_every_offline_dataset_reads_its_labels_from_its_wheel(name):
+    from llkd_nb.core.data import OFFLINE_READERS
+
+    spec = get_spec(name)
+    frame = OFFLINE_READERS[name]()
+    assert {"id", "text", "label"} <= set(frame.columns) and frame["id"].is_unique
+    assert set(frame["label"]) == set(spec.labels)  # every class present, none outside the registry's
+
+
 def test_pool_only_file_with_a_labelled_eval_file(tmp_path):
     """A practitioner's case: an unlabeled file for the pool, a small labelled file for validation and test."""
     pool = tmp_path / "pool.csv"

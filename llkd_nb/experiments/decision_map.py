@@ -301,3 +301,52 @@ def place_on_maps(accuracy: float, auroc: float, sources: list[str | Path]) -> l
             placed, advice = recommendation(*load_map(source, selection), accuracy, auroc)
             placements.append(Placement(str(source), regime(map_record(source)), selection, placed, advice))
     return placements
+
+
+VERDICT_SIDE = {"better": "above 0", "worse": "below 0", "no detectable difference": "includes 0"}
+
+
+def pooled(maps: dict[str, tuple[pd.DataFrame, pd.DataFrame]]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Several maps' cells and teachers as one map, each teacher named after its map (``map: teacher``)."""
+    cells = [best.assign(condition=name + ": " + best["condition"]) for name, (best, _) in maps.items()]
+    teachers = [table.rename(index=lambda t, name=name: f"{name}: {t}") for name, (_, table) in maps.items()]
+    return pd.concat(cells, ignore_index=True), pd.concat(teachers)
+
+
+def out_of_sample(fitted: dict[str, tuple[pd.DataFrame, pd.DataFrame]], held_out: tuple[pd.DataFrame, pd.DataFrame]) -> pd.DataFrame:
+    """The rule fitted on the maps of ``fitted`` (pooled, :func:`pooled`) predicting every cell of real and
+    proxy teachers of the ``held_out`` map: per cell, the predicted margin and interval, the side the
+    interval lies on, the measured verdict, and whether each predictor gets the cell right. The rule is right
+    where its interval's side is the verdict's (above 0: better; below 0: worse; includes 0: no detectable
+    difference); as a recommendation, it names LLKD where its interval lies above 0 and the simpler method
+    elsewhere, like the naive predictor that always names the simpler method, and a recommendation is right
+    unless the measured verdict goes against it."""
+    rule = MarginRule.fit(*pooled(fitted))
+    best, teachers = held_out
+    cells = confirmatory(best).dropna(subset=["verdict"])
+    mean, low, high = rule.predict(teachers.loc[cells["condition"], "accuracy"].to_numpy(float),
+                                   teachers.loc[cells["condition"], "auroc"].to_numpy(float), cells["budget"].to_numpy(float))
+    side = np.where(low > 0, "above 0", np.where(high < 0, "below 0", "includes 0"))
+    verdict = cells["verdict"].to_numpy()
+    rule_picks_llkd = side == "above 0"
+    return pd.DataFrame({
+        "condition": cells["condition"].to_numpy(), "budget": cells["budget"].to_numpy(), "predicted": mean,
+        "low": low, "high": high, "interval": side, "verdict": verdict,
+        "measured": cells["llkd_minus"].to_numpy(), "rule_side_right": side == pd.Series(verdict).map(VERDICT_SIDE).to_numpy(),
+        "rule_pick_right": np.where(rule_picks_llkd, verdict != "worse", verdict != "better"),
+        "naive_pick_right": verdict != "better",
+        "inside": [rule.inside(a, u) for a, u in zip(teachers.loc[cells["condition"], "accuracy"], teachers.loc[cells["condition"], "auroc"])],
+    })
+
+
+def out_of_sample_sentence(table: pd.DataFrame, fitted: list[str], held_out: str) -> str:
+    """What :func:`out_of_sample` found, in words."""
+    n = len(table)
+    return (f"Fitted on the maps of {' and '.join(fitted)} and asked about the {n} cells of real and proxy teachers of "
+            f"{held_out} ({int(table['inside'].sum())} of them inside the box the fitted teachers span), the rule's interval "
+            f"lies on the side of the measured verdict in {int(table['rule_side_right'].sum())} of {n}. As a recommendation "
+            f"(LLKD where its interval lies above 0, else the simpler method) it is contradicted by the measured verdict in "
+            f"{n - int(table['rule_pick_right'].sum())} of {n} cells; always recommending the simpler method is "
+            f"contradicted in {n - int(table['naive_pick_right'].sum())} of {n}"
+            + (". The rule " + ("predicts better than" if table["rule_pick_right"].sum() > table["naive_pick_right"].sum()
+                                else "does no better than") + " the naive predictor here." if n else "."))

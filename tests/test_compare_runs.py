@@ -198,12 +198,12 @@ def test_the_study_sets_the_thread_count_of_every_notebook_and_records_it(tmp_pa
     study.write_text(yaml.safe_dump({"name": "mine", "threads": 1}))
     threads_before = torch.get_num_threads()
     try:
-        _, run = open_notebook({"study_file": str(study), "run_dir": None, **dict.fromkeys(SHOWN["02_confidence_analysis"])},
-                               "02_confidence_analysis", runs_dir=tmp_path / "runs")
+        _, run = open_notebook({"study_file": str(study), "run_dir": None, **dict.fromkeys(SHOWN["01_teacher_labeling"])},
+                               "01_teacher_labeling", runs_dir=tmp_path / "runs")
         assert torch.get_num_threads() == 1
     finally:
         use_threads(threads_before)
-    record = json.loads((run / "config" / "02_confidence_analysis.json").read_text())
+    record = json.loads((run / "config" / "01_teacher_labeling.json").read_text())
     assert record["parameters"]["threads"] == record["machine"]["torch_threads"] == 1
 
 

@@ -10,6 +10,7 @@ import yaml
 
 from llkd_nb.core.params import default_of, study_fields
 from llkd_nb.core.validation import ParameterError
+from llkd_nb.teacher.artifacts import ARTIFACT_FILE
 from llkd_nb.study.config import (
     CLI_KEYS, KEYS, NOTEBOOKS, RUNS_DIR, SECTIONS, SHOWN, Study, last_runs, load_study, notebook_keys, open_notebook,
     parameters_cell, record_last_run, study_yaml,
@@ -93,10 +94,25 @@ def cell_of(notebook: str, **values) -> dict:
     return {"study_file": None, "run_dir": None, **dict.fromkeys(SHOWN[notebook]), **values}
 
 
+def labelled(*runs: Path) -> None:
+    """Run folders where notebook 01 has (seemingly) run: notebooks 02-04 open only those."""
+    for run in runs:
+        run.mkdir(parents=True, exist_ok=True)
+        (run / ARTIFACT_FILE).touch()
+
+
+def test_a_notebook_that_reads_notebook_01s_labels_needs_them_in_its_run_folder(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"holds no teacher artifact: notebook 03 reads notebook 01's labels\. "
+                                                r"Run notebook 01 into that folder first \(papermill 01_teacher_labeling"):
+        open_notebook(cell_of("03_llkd_training", run_dir=str(tmp_path / "new")), "03_llkd_training", runs_dir=tmp_path)
+    assert not (tmp_path / "new").exists()  # nothing written before the error
+
+
 def test_a_notebook_opens_its_study_file_then_the_keys_set_in_its_cell(tmp_path):
     mine = tmp_path / "mine.yaml"
     mine.write_text("name: mine\nmax_steps: 9\nweighting: mean\n")
     runs = tmp_path / "runs"
+    labelled(runs / "mine", runs / "default")
     study, run = open_notebook(cell_of("04_baseline_comparison", study_file=str(mine), max_steps=7),
                                "04_baseline_comparison", runs_dir=runs)
     assert study.train.max_steps == 7 and study.llkd.weighting == "mean" and run == runs / "mine"
@@ -113,6 +129,7 @@ def test_a_notebook_opens_its_study_file_then_the_keys_set_in_its_cell(tmp_path)
 def test_a_notebook_opened_by_hand_finds_the_run_that_last_ran_it(tmp_path):
     """After `make workshop`, notebooks 01-04 open the workshop's study and run folder, with no edits."""
     runs = tmp_path / "runs"
+    labelled(runs / "default", runs / "workshop")
     study, run = open_notebook(cell_of("03_llkd_training"), "03_llkd_training", runs_dir=runs)
     assert study == Study() and run == runs / "default"  # nothing run yet: the defaults
     (runs / "workshop" / "config").mkdir(parents=True)

@@ -32,6 +32,7 @@ from ..experiments.conditions import ConditionsConfig
 from ..experiments.sweep import check_executor, make_executor, use_executor
 from ..student.selection import STRATEGIES
 from ..student.training import TrainConfig
+from ..teacher.artifacts import ARTIFACT_FILE
 from ..teacher.config import TeacherConfig
 
 RUNS_DIR = "../runs"  # the run folders, as a notebook (run from notebooks/) finds them
@@ -276,6 +277,9 @@ def study_source(study_file: str | Path | None, run_dir: str | Path | None, note
     return None, "the defaults"
 
 
+READS_ARTIFACT = ("02_confidence_analysis", "03_llkd_training", "04_baseline_comparison")  # notebook 01's labels
+
+
 def open_notebook(namespace: dict, notebook: str, runs_dir: str | Path = RUNS_DIR) -> tuple[Study, Path]:
     """What a notebook's setup cell calls: the :class:`Study` its parameters cell (``namespace``, its
     ``globals()``) asks for, and the run folder, prepared, with the resolved parameters, package versions
@@ -298,6 +302,11 @@ def open_notebook(namespace: dict, notebook: str, runs_dir: str | Path = RUNS_DI
     shown = {key: namespace[key] for key in SHOWN[notebook] if namespace[key] is not None}
     study = Study.from_flat({**values, **shown}, f"{notebook} parameters")
     run_dir = Path(namespace["run_dir"] or Path(runs_dir) / study.run.name)
+    if notebook in READS_ARTIFACT and not (run_dir / ARTIFACT_FILE).exists():
+        raise FileNotFoundError(
+            f"{run_dir} holds no teacher artifact: notebook {notebook[:2]} reads notebook 01's labels. Run notebook 01 "
+            f"into that folder first (papermill 01_teacher_labeling.ipynb {run_dir}/01.ipynb -p run_dir {run_dir}), or "
+            "run the whole study with `llkd-nb run` (a run folder of its own: set `name`)")
     changed = f", with {', '.join(f'{key}={value!r}' for key, value in shown.items())}" if shown else ""
     print(f"Study: {study_file or ''}{where}{changed}. Run folder: {run_dir}")
     if shown and not namespace["run_dir"]:

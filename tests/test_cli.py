@@ -15,7 +15,7 @@ MAIN_JOB = [list(NOTEBOOKS)[n - 1] for n in RunConfig().notebooks]  # what a stu
 TINY = {
     "name": "tiny", "pool_size": 30, "validation_size": 10, "test_size": 20, "max_words": 30,
     "max_steps": 4, "batch_size": 8, "max_length": 16, "num_evals": 2, "num_bins": 3, "seeds": [0, 1],
-    "tune": False, "robustness": False, "bootstrap_replicates": 100, "progress": False,
+    "tune": False, "robustness": False, "a_a_seeds": 5, "bootstrap_replicates": 100, "progress": False,
 }
 
 

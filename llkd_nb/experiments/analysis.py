@@ -144,3 +144,20 @@ def describe_trend(table: pd.DataFrame, signal: str, expect: str, score: np.ndar
             + {"holds": "The premise holds on this run: the interval lies above 0.5.",
                "fails": f"**The premise fails on this run**: the interval lies below 0.5 (expected: accuracy {expect}).",
                "not resolved": "**The premise is not resolved on this run**: the interval includes 0.5."}[verdict])
+
+
+def settling_steps(steps: pd.DataFrame, labels: list[str], prefix: str = "tau_T", tolerance: float = 0.05) -> pd.Series:
+    """Per class, the optimizer step from which its ``prefix`` threshold (``<prefix>/<class index>`` columns of
+    a training run's ``steps``) stays within ``tolerance`` (relative) of its final value; classes never seen
+    are left out."""
+    settled = {}
+    for k, label in enumerate(labels):
+        if f"{prefix}/{k}" not in steps:
+            continue
+        values = steps[f"{prefix}/{k}"].ffill()
+        final = values.iloc[-1]
+        if not np.isfinite(final):
+            continue
+        away = steps.loc[(values - final).abs() > tolerance * abs(final), "step"]
+        settled[label] = int(away.max()) + 1 if len(away) else int(steps["step"].min())
+    return pd.Series(settled, name="settled by step", dtype=int)

@@ -172,7 +172,7 @@ def thresholds(steps: pd.DataFrame, labels: list[str], x: str = "step", smooth: 
                 if smooth > 1:
                     ax.plot(steps[x], values, color=f"C{k}", alpha=0.2, linewidth=0.8)
                 ax.plot(steps[x], values.rolling(smooth, min_periods=1).mean(), color=f"C{k}", label=label)
-        ax.set(title=title, xlabel="optimizer step", ylabel="threshold")
+        ax.set(title=title, xlabel="optimizer step", ylabel="threshold", ylim=(0, 1))  # the signals' whole range
     axes[1].legend(fontsize=8, title="pseudo-class", loc="best")
     return fig
 

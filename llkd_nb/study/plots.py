@@ -272,7 +272,8 @@ def margin_map(best: pd.DataFrame, row_labels: dict[str, str], title: str, short
     """Heatmaps of LLKD − the best other method (``best``: condition, kind, budget, llkd_minus, low,
     high, method), one panel per kind of teacher (``panels``: kind -> panel title), rows in the order of
     ``row_labels`` (condition -> row label); ``short_names`` abbreviate the methods in the cells. A cell
-    whose (Holm-corrected) interval excludes 0 is framed and starred."""
+    whose (Holm-corrected) interval excludes 0 is framed and starred; a cell is coloured by its interval's end
+    nearest 0 (white where the interval includes 0), so a wide interval around a large estimate stays pale."""
     panels = {kind: name for kind, name in panels.items() if (best["kind"] == kind).any()}
     limit = max(float(np.nanmax(np.abs(best["llkd_minus"]))), 0.01)
     heights = [best.loc[best["kind"] == kind, "condition"].nunique() for kind in panels]
@@ -282,7 +283,9 @@ def margin_map(best: pd.DataFrame, row_labels: dict[str, str], title: str, short
         part = best[best["kind"] == kind].set_index(["condition", "budget"])
         order = [c for c in row_labels if c in part.index.get_level_values(0)]
         budgets = sorted(part.index.get_level_values(1).unique())
-        values = part["llkd_minus"].unstack().loc[order, budgets]
+        # the colour is what the cell shows for sure: its interval's end nearest 0, white where it includes 0
+        shade = part["low"].clip(lower=0) + part["high"].clip(upper=0)
+        values = shade.unstack().loc[order, budgets]
         image = ax.imshow(values.to_numpy(float), cmap="RdBu", vmin=-limit, vmax=limit, aspect="auto")
         for i, condition in enumerate(order):
             for j, budget in enumerate(budgets):
@@ -291,27 +294,36 @@ def margin_map(best: pd.DataFrame, row_labels: dict[str, str], title: str, short
                 ax.text(j, i, f"{cell['llkd_minus']:+.3f}{' *' if clear else ''}\n[{cell['low']:+.3f}, {cell['high']:+.3f}]"
                         f"\nvs {short_names.get(cell['method'], cell['method'])}", ha="center", va="center", fontsize=7.5,
                         fontweight="bold" if clear else "normal",
-                        color="white" if abs(cell["llkd_minus"]) > 0.6 * limit else "black")
+                        color="white" if abs(values.loc[condition, budget]) > 0.6 * limit else "black")
                 if clear:
                     ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="black", linewidth=2.5))
         ax.set_xticks(range(len(budgets)), [f"{b} steps" for b in budgets])
         ax.set_yticks(range(len(order)), [row_labels[c] for c in order])
         ax.set(title=f"{title}: {name}", xlabel="training budget (optimizer steps)", ylabel="teacher (pool accuracy, AUROC)")
         ax.grid(False)
-        fig.colorbar(image, ax=ax, label="LLKD − best other")
+        fig.colorbar(image, ax=ax, label="LLKD − best other: the interval's\nend nearest 0 (white: includes 0)")
     return fig
 
 
 MARKERS = {"real": "o", "proxy": "^", "simulated": "s"}
 
 
+def _side_by_side(values: dict[str, float], step: float = 0.005) -> dict[str, float]:
+    """Each key's value, spread by ``step`` around it where several keys share one (a simulation and its twin)."""
+    groups: dict[float, list[str]] = {}
+    for key, value in values.items():
+        groups.setdefault(round(value, 3), []).append(key)
+    return {key: values[key] + step * (i - (len(keys) - 1) / 2) for keys in groups.values() for i, key in enumerate(keys)}
+
+
 def scores_by_teacher(cells: pd.DataFrame, accuracy: dict[str, float], highlight: str, title: str) -> plt.Figure:
     """Test macro-F1 (mean over seeds, bars: one std) of each method against the teacher's pool accuracy,
     one panel per budget; one marker per kind of teacher (:data:`MARKERS`); the proxy rungs, which differ
-    in accuracy alone, are joined by a line."""
+    in accuracy alone, are joined by a line; teachers of one accuracy stand side by side."""
     budgets = sorted(cells["budget"].unique())
     fig, axes = plt.subplots(1, len(budgets), figsize=(4.2 * len(budgets), 4), sharey=True, squeeze=False)
     methods = list(dict.fromkeys(cells["method"]))
+    positions = _side_by_side(accuracy)
     for ax, budget in zip(axes[0], budgets):
         for k, method in enumerate(methods):
             part = cells[(cells["budget"] == budget) & (cells["method"] == method)]
@@ -322,7 +334,7 @@ def scores_by_teacher(cells: pd.DataFrame, accuracy: dict[str, float], highlight
                 points = part[part["kind"] == kind]
                 if points.empty:
                     continue
-                ax.errorbar(points["accuracy"], points["macro_f1_mean"], yerr=points["macro_f1_std"], marker=marker,
+                ax.errorbar(points["condition"].map(positions), points["macro_f1_mean"], yerr=points["macro_f1_std"], marker=marker,
                             color=colour, linewidth=width if kind == "proxy" else 0.0, elinewidth=1.0, capsize=2,
                             label=None if labelled else method, markeredgecolor="black" if kind == "real" else colour)
                 labelled = True
@@ -351,11 +363,12 @@ def decision_map(best: pd.DataFrame, teachers: pd.DataFrame, rule, title: str) -
         if low.min() < 0 < low.max():
             ax.contour(grid_accuracy, grid_auroc, low, levels=[0], colors="black", linestyles="--", linewidths=1)
         cells = best[best["budget"] == budget]
-        for kind, marker in MARKERS.items():
-            part = cells[cells["kind"] == kind]
+        for kind in ("simulated", "proxy", "real"):  # simulations first and larger: a real teacher at the same spot stays visible
+            marker, part = MARKERS[kind], cells[cells["kind"] == kind]
             clear = part["verdict"] != "no detectable difference"
             image = ax.scatter(teachers.loc[part["condition"], "accuracy"], teachers.loc[part["condition"], "auroc"],
-                               c=part["llkd_minus"], cmap="RdBu", vmin=-limit, vmax=limit, marker=marker, s=90,
+                               c=part["llkd_minus"], cmap="RdBu", vmin=-limit, vmax=limit, marker=marker,
+                               s=220 if kind == "simulated" else 80,
                                edgecolors=np.where(clear, "black", "grey"), linewidths=np.where(clear, 2.2, 0.6),
                                label=kind)
         ax.set(title=f"{budget} steps", xlabel="teacher accuracy on the pool")

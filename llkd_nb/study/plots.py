@@ -48,17 +48,20 @@ def accuracy_by_bin(tables: dict[str, pd.DataFrame], x: str, xlabel: str, title:
 
 
 def reliability(tables: dict[str, pd.DataFrame], title: str, annotate: str | None = None) -> plt.Figure:
-    """Reliability diagram: accuracy against mean confidence per bin, with the diagonal; the bins of
-    the table named ``annotate`` carry their counts."""
-    fig, ax = plt.subplots(figsize=(5, 4.5))
+    """Reliability diagram: accuracy against mean confidence per bin, with the diagonal; below it, the
+    texts in each bin of the table named ``annotate`` (a panel of their own: counts written on the lines
+    would cover them)."""
+    fig, (ax, counts) = plt.subplots(2, 1, figsize=(5, 5.6), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     ax.plot([0, 1], [0, 1], color="grey", linestyle="--", label="perfect calibration")
     for name, table in tables.items():
         line, = ax.plot(table["confidence"], table["accuracy"], marker="o", label=name)
         if name == annotate:
-            for _, row in table.iterrows():
-                ax.annotate(f"n={int(row['count'])}", (row["confidence"], row["accuracy"]), textcoords="offset points",
-                            xytext=(0, 6), ha="center", fontsize=7, color=line.get_color())
-    ax.set(title=title, xlabel="mean confidence in bin", ylabel="accuracy in bin", xlim=(0, 1), ylim=(0, 1.08))
+            counts.bar(table["confidence"], table["count"], width=0.02, color=line.get_color())
+            counts.set(ylabel="texts", xlabel="mean confidence in bin")
+    ax.set(title=title, ylabel="accuracy in bin", xlim=(0, 1), ylim=(0, 1.02))
+    if annotate is None:
+        counts.set_visible(False)
+        ax.set_xlabel("mean confidence in bin")
     ax.legend(fontsize=8, loc="upper left")
     return fig
 

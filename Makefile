@@ -93,16 +93,16 @@ site: setup
 test: setup setup-llama-cpp
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
 
-# Each benchmark measures against the naive way in the same run and writes its table into README.md.
+# Each benchmark measures against the naive way in the same run and writes its table into papers/scale.md.
 bench: setup setup-llama-cpp
-	$(BIN)/python benchmarks/teacher_throughput.py --texts 32 --server-texts 1 --readme README.md
-	$(BIN)/python benchmarks/training_step.py --readme README.md
-	$(BIN)/python benchmarks/sweep.py --readme README.md
+	$(BIN)/python benchmarks/teacher_throughput.py --texts 32 --server-texts 1 --readme papers/scale.md
+	$(BIN)/python benchmarks/training_step.py --readme papers/scale.md
+	$(BIN)/python benchmarks/sweep.py --readme papers/scale.md
 
 # On a machine with a CUDA GPU and a CUDA build of torch: the in-process teacher at the paper's size.
 bench-gpu: setup
-	$(BIN)/python benchmarks/teacher_gpu.py --readme README.md
-	$(BIN)/python benchmarks/teacher_cuda.py --readme README.md
+	$(BIN)/python benchmarks/teacher_gpu.py --readme papers/scale.md
+	$(BIN)/python benchmarks/teacher_cuda.py --readme papers/scale.md
 
 # After changing a parameter's default or help in the library: rewrite the notebooks' parameters cells
 # and configs/default.yaml from the dataclasses (a test fails until they agree).

@@ -13,7 +13,7 @@ The plan: the paper's student (the whole encoder, notebook 05's paper regime) is
 all the cores; its seconds per optimizer step, times the steps of every run a paper-scale study trains
 (counted from the registry and the default study's keys), give its cost in core-hours of this CPU.
 
-    python benchmarks/sweep.py [--seeds 2] [--repeats 2] [--readme README.md]
+    python benchmarks/sweep.py [--seeds 2] [--repeats 2] [--readme papers/scale.md]
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ check: the largest difference of a label probability between the two devices, ho
 label differs, and each device's texts/s (after a warm-up batch, from one timed pass).
 
     python benchmarks/teacher_cuda.py [--texts 256] [--teacher offline:smollm2-135m | FILE.gguf]
-                                      [--texts-file texts.json] [--batch-size 8] [--readme README.md]
+                                      [--texts-file texts.json] [--batch-size 8] [--readme papers/scale.md]
 
 ``--texts-file`` (a JSON list of strings) stands in for the offline dataset on a machine without it.
 """

@@ -7,7 +7,7 @@ a text, and five labels of 1-3 tokens. Labels from random weights mean nothing; 
 texts/s of the naive way (one full forward pass per text and label) and of ours (prefix KV cache
 reused, texts batched, the K label continuations together), and how far apart their probabilities are.
 
-    python benchmarks/teacher_gpu.py [--texts 64] [--batch-size 16] [--layers 32] [--readme README.md]
+    python benchmarks/teacher_gpu.py [--texts 64] [--batch-size 16] [--layers 32] [--readme papers/scale.md]
 """
 
 from __future__ import annotations

@@ -92,14 +92,14 @@ def test_the_report_tells_a_cold_run_from_a_warm_rerun(tmp_path):
 @pytest.mark.parametrize("block", ["bench_teacher_throughput", "bench_training_step"])
 def test_the_readme_speed_tables_are_the_benchmarks_own_output(block):
     """`make bench` writes them; a typed table, or an empty block, would not carry the benchmark's setup line."""
-    text = (ROOT / "README.md").read_text()
+    text = (ROOT / "papers" / "scale.md").read_text()
     body = text.split(f"<!-- report:{block} -->", 1)[1].split(f"<!-- /report:{block} -->", 1)[0]
     assert "median over" in body and "| naive" in body and body.count("\n|") >= 5, f"run `make bench` ({block})"
 
 
 def test_the_readme_sweep_table_is_the_benchmarks_own_output():
     """`make bench` writes it: the measured ratio against one process and the costed plan, not typed."""
-    text = (ROOT / "README.md").read_text()
+    text = (ROOT / "papers" / "scale.md").read_text()
     body = text.split("<!-- report:bench_sweep -->", 1)[1].split("<!-- /report:bench_sweep -->", 1)[0]
     assert "median over" in body and "throughput vs 1 process" in body and "core-hours" in body, "run `make bench`"
 

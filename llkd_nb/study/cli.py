@@ -63,7 +63,7 @@ PROGRESS_BAR = re.compile(r"\d+%\|")
 
 
 DEFAULT_NOTES = [REPO_NOTEBOOKS.parent / "README.md",
-                 *(REPO_NOTEBOOKS.parent / "papers" / name for name in ("method.md", "results.md", "workshop.md"))]
+                 *(REPO_NOTEBOOKS.parent / "papers" / name for name in ("method.md", "results.md", "workshop.md", "scale.md"))]
 
 # The kernel's own log (e.g. ipykernel's notice that it talks over local TCP) is not the study's output.
 QUIET_KERNEL = ["--log-level=ERROR"]

@@ -225,7 +225,19 @@ def readme_rule(run_dir: str | Path) -> str:
                f"{(simulated['verdict'] == 'better').sum()} and worse in {(simulated['verdict'] == 'worse').sum()}"
                if len(simulated) else "") + f".{gold} {rule.statement()} "
             f"These hold for {student_phrase(study)}, "
-            f"{len(study['seeds'])} seeds and the teachers measured here.{simulation}{_paper_regime_sentence(run, study)}\n")
+            f"{len(study['seeds'])} seeds and the teachers measured here.{simulation}{_paper_regime_sentence(run, study)}"
+            f"{_out_of_sample_sentence(run, study)}\n")
+
+
+def _out_of_sample_sentence(run: Path, study: dict) -> str:
+    """How the rule fitted on the other datasets' shipped maps predicted this map (notebook 05), when it ran."""
+    from ..experiments.decision_map import out_of_sample_sentence
+
+    path = run / "tables" / "05_out_of_sample.csv"
+    if not path.exists():
+        return ""
+    table = pd.read_csv(path)
+    return " " + out_of_sample_sentence(table, str(table["fitted_on"].iloc[0]).split(" and "), study["dataset"])
 
 
 def _paper_regime_sentence(run: Path, study: dict) -> str:

@@ -220,6 +220,13 @@ def test_the_map_sentence_counts_real_and_proxy_cells_and_sets_the_simulations_a
     assert "2 of them change verdict from the choice against the teacher's labels" in text
     assert "the 2 simulated cells, an exploratory family of their own, read better in 2 and worse in 0" in text
     assert "fitted over the map's 8 cells of 4 real and proxy teachers" in text
+    assert "Fitted on the maps of" not in text  # notebook 05 found no other dataset's map to fit on
+    pd.DataFrame({"condition": names[:2], "budget": [20, 20], "interval": ["includes 0"] * 2, "verdict": ["worse"] * 2,
+                  "rule_side_right": [False, False], "rule_pick_right": [True, True], "naive_pick_right": [True, True],
+                  "inside": [True, False], "fitted_on": ["yahoo_when_llkd_helps and stackoverflow_when_llkd_helps"] * 2}
+                 ).to_csv(tmp_path / "tables" / "05_out_of_sample.csv", index=False)
+    assert ("Fitted on the maps of yahoo_when_llkd_helps and stackoverflow_when_llkd_helps and asked about the 2 cells of "
+            "real and proxy teachers of bbc_news (1 of them inside") in readme_rule(tmp_path)
 
 
 def test_the_readme_when_to_use_box_is_computed_from_the_committed_runs():

@@ -246,10 +246,10 @@ def chance_sentence(table: pd.DataFrame) -> str:
 def edge_sentence(tuning: pd.DataFrame) -> str:
     """How many tuned choices (``tuning``: :attr:`ConditionResults.tuning`) sit at an edge of their grid,
     extended by a step past each end that won: at an edge that is no hard limit, and at a hard limit."""
-    at_edge = tuning[tuning["edge"] != ""]
-    open_edge = at_edge[at_edge["open_edge"]]
     if tuning.empty:
         return "Nothing was tuned."
+    at_edge = tuning[tuning["edge"] != ""]
+    open_edge = at_edge[at_edge["open_edge"]]
     return (f"{len(open_edge)} of {len(tuning)} tuned choices ({len(open_edge) / len(tuning):.0%}) sit at an edge of their "
             "grid that is no hard limit, after each grid was extended by a step past an end that won"
             + (": " + "; ".join(f"{edge} ({count}x)" for edge, count in open_edge["edge"].value_counts().items())

@@ -82,8 +82,6 @@ EXECUTED_COPIES = sorted([*(ROOT / "papers").glob("*/0*.ipynb"), *(ROOT / "tests
 AWAITING_REEXECUTION = {
     "papers/yahoo_answers/04_baseline_comparison.ipynb": "ran at a5a324a; notebook 04's gold-selection display came "
                                                          "after it; re-executed with notebook 05's next round",
-    "papers/yahoo_answers/05_when_llkd_helps.ipynb": "ran at a5a324a; notebook 05's gold-selection map, cells at chance "
-                                                     "and extended grids came after it; its next round re-executes it",
 }
 
 

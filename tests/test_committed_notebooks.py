@@ -80,8 +80,6 @@ EXECUTED_COPIES = sorted([*(ROOT / "papers").glob("*/0*.ipynb"), *(ROOT / "tests
 # as an expected failure with the commit it ran at (README's block of its run names that commit too), and the
 # test fails as soon as the copy is fresh again, so that the entry is removed with the re-execution.
 AWAITING_REEXECUTION = {
-    "papers/yahoo_answers/04_baseline_comparison.ipynb": "ran at a5a324a; notebook 04's gold-selection display came "
-                                                         "after it; re-executed with notebook 05's next round",
 }
 
 

@@ -123,6 +123,9 @@ def test_a_shipped_map_is_found_by_name_and_read_under_both_selections(tmp_path)
     assert "offline:minilm-l6 with the top 1 layer(s) trained on 32 tokens" in placements[0].describe()
     method, words = first_method(placements, 150)
     assert words.startswith(f"Try **{method}** first: at the map budget nearest yours (150 steps)")
+    from llkd_nb.study.advise import simpler_to_check
+
+    assert simpler_to_check(placements, 150) != "LLKD" and simpler_to_check([], 150) == "all pseudo-labels"
 
 
 def test_notebooks_01_and_02_check_the_teacher_where_gold_exists(artifact):

@@ -295,15 +295,12 @@ def place_on_maps(accuracy: float, auroc: float, sources: list[str | Path]) -> l
     under each model selection the map holds."""
     placements = []
     for source in sources:
-        for selection in ("pseudo", "gold"):
-            if selection == "gold" and not (map_folder(source) / "05_best_other_gold_selection.csv").exists():
-                continue
+        holds_for = regime(map_record(source))
+        has_gold = (map_folder(source) / "05_best_other_gold_selection.csv").exists()
+        for selection in ("pseudo", "gold") if has_gold else ("pseudo",):
             placed, advice = recommendation(*load_map(source, selection), accuracy, auroc)
-            placements.append(Placement(str(source), regime(map_record(source)), selection, placed, advice))
+            placements.append(Placement(str(source), holds_for, selection, placed, advice))
     return placements
-
-
-VERDICT_SIDE = {"better": "above 0", "worse": "below 0", "no detectable difference": "includes 0"}
 
 
 def pooled(maps: dict[str, tuple[pd.DataFrame, pd.DataFrame]]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -332,7 +329,7 @@ def out_of_sample(fitted: dict[str, tuple[pd.DataFrame, pd.DataFrame]], held_out
     return pd.DataFrame({
         "condition": cells["condition"].to_numpy(), "budget": cells["budget"].to_numpy(), "predicted": mean,
         "low": low, "high": high, "interval": side, "verdict": verdict,
-        "measured": cells["llkd_minus"].to_numpy(), "rule_side_right": side == pd.Series(verdict).map(VERDICT_SIDE).to_numpy(),
+        "measured": cells["llkd_minus"].to_numpy(), "rule_side_right": side == pd.Series(verdict).map(MEASURED_SIDE).to_numpy(),
         "rule_pick_right": np.where(rule_picks_llkd, verdict != "worse", verdict != "better"),
         "naive_pick_right": verdict != "better",
         "inside": [rule.inside(a, u) for a, u in zip(teachers.loc[cells["condition"], "accuracy"], teachers.loc[cells["condition"], "auroc"])],

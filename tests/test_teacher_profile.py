@@ -100,7 +100,7 @@ def test_a_shipped_map_is_found_by_name_and_read_under_both_selections(tmp_path)
     from test_decision_map import map_cells
 
     from llkd_nb.experiments.decision_map import place_on_maps
-    from llkd_nb.maps import map_folder, map_record, shipped_maps, write_map
+    from llkd_nb.experiments.maps import map_folder, map_record, shipped_maps, write_map
     from llkd_nb.study.advise import first_method
 
     best, teachers = map_cells(slope_auroc=1.0)

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-from ..maps import map_folder, map_record, regime
+from .maps import map_folder, map_record, regime
 
 FEATURES = ("accuracy", "auroc", "log2_budget")
 SLOPE_UNITS = {"accuracy": (0.1, "per +0.1 teacher accuracy"), "auroc": (0.1, "per +0.1 confidence AUROC"),
@@ -262,7 +262,7 @@ def recommendation(rule: MarginRule, best: pd.DataFrame, teachers: pd.DataFrame,
 
 def load_map(source: str | Path, model_selection: str = "pseudo") -> tuple[MarginRule, pd.DataFrame, pd.DataFrame]:
     """The rule, the map's cells and its teachers: a shipped map's (by name) or notebook 05's run folder's
-    (:func:`llkd_nb.maps.map_folder`), with every choice made against the teacher's labels (``pseudo``) or
+    (:func:`llkd_nb.experiments.maps.map_folder`), with every choice made against the teacher's labels (``pseudo``) or
     against gold (``gold``)."""
     folder = map_folder(source)
     cells = folder / ("05_best_other.csv" if model_selection == "pseudo" else "05_best_other_gold_selection.csv")
@@ -277,7 +277,7 @@ def load_map(source: str | Path, model_selection: str = "pseudo") -> tuple[Margi
 @dataclass
 class Placement:
     """A teacher placed on one map under one model selection: the map (its name or folder), what the map
-    holds for (:func:`llkd_nb.maps.regime`), the selection, the per-budget table and the guide's words."""
+    holds for (:func:`llkd_nb.experiments.maps.regime`), the selection, the per-budget table and the guide's words."""
 
     source: str
     regime: str

@@ -3,7 +3,7 @@
 It labels only what the answer needs (the study's validation and test texts, the labelled ones of a
 practitioner's eval file, and a sample of :data:`ADVISE_POOL` pool texts for the calibration), profiles the
 teacher on the texts notebooks 01 and 02 check it on, gives a teacher whose confidence ranks nothing a plain
-answer, and otherwise places it on every shipped decision map (:mod:`llkd_nb.maps`) under both model
+answer, and otherwise places it on every shipped decision map (:mod:`llkd_nb.experiments.maps`) under both model
 selections and names the method to try first. ``--check`` then runs that method against LLKD on the user's
 own data: a few seeds, every choice made against the gold validation labels, notebook 04's paired interval.
 The labels go through the study's teacher cache, so a later ``llkd-nb run`` of the study reuses them.
@@ -26,7 +26,7 @@ from ..experiments.decision_map import Placement, place_on_maps
 from ..experiments.methods import LLKD_ROW, comparison_methods, method_by_id, method_named, with_tuned
 from ..experiments.teacher_profile import TeacherProfile, teacher_profile
 from ..experiments.tuning import tune, tune_rate
-from ..maps import shipped_maps
+from ..experiments.maps import shipped_maps
 from ..student.training import DataFeatures, TrainingData
 from ..teacher.artifacts import TeacherArtifact
 from ..teacher.labeling import LabelingRun, label_all, prepare

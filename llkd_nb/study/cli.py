@@ -305,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "keys":
         list_keys()
     elif args.command == "report":
-        from ..maps import MAP_TABLES, MAPS, write_map
+        from ..experiments.maps import MAP_TABLES, MAPS, write_map
         from .compare_runs import COMMITTED, write_snapshot
         from .report import (
             WHEN_TO_USE, merge_sections, readme_block, replace_block, run_report, time_block, when_to_use_block,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-MAPS = Path(__file__).parent
+MAPS = Path(__file__).parents[1] / "maps"  # package data: one folder a map, no code
 MAP_TABLES = ("05_best_other.csv", "05_best_other_gold_selection.csv", "05_teachers.csv")
 MAP_RECORD = "map.json"
 REGIME_KEYS = ("dataset", "student", "trainable_layers", "max_length", "budgets", "seeds", "validation_size")
@@ -24,7 +24,8 @@ REGIME_KEYS = ("dataset", "student", "trainable_layers", "max_length", "budgets"
 
 def shipped_maps(root: str | Path = MAPS) -> list[str]:
     """The names of the maps shipped in ``root``."""
-    return sorted(folder.name for folder in Path(root).iterdir() if (folder / MAP_RECORD).exists())
+    root = Path(root)
+    return sorted(folder.name for folder in root.iterdir() if (folder / MAP_RECORD).exists()) if root.is_dir() else []
 
 
 def map_folder(source: str | Path, root: str | Path = MAPS) -> Path:

@@ -80,6 +80,11 @@ def _restricted_likelihood(x: np.ndarray, y: np.ndarray, variance: np.ndarray, s
     return float(best.x[0]), float(best.x[1])
 
 
+def interval_side(low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """Where each 95 % interval [low, high] lies against 0: above 0, below 0 or includes 0."""
+    return np.where(low > 0, "above 0", np.where(high < 0, "below 0", "includes 0"))
+
+
 @dataclass(frozen=True)
 class MarginRule:
     """The fitted line (``coefficients``: intercept and :data:`FEATURES`, 0 for a feature left out), its
@@ -209,8 +214,8 @@ class MarginRule:
         """The predicted margin at one teacher for every budget of the map, with its 95 % interval and where
         that lies against 0 (``interval``: above 0, below 0 or includes 0)."""
         mean, low, high = self.predict(accuracy, auroc, np.array(self.budgets))
-        side = np.where(low > 0, "above 0", np.where(high < 0, "below 0", "includes 0"))
-        return pd.DataFrame({"budget": self.budgets, "margin": mean, "low": low, "high": high, "interval": side})
+        return pd.DataFrame({"budget": self.budgets, "margin": mean, "low": low, "high": high,
+                             "interval": interval_side(low, high)})
 
     def inside(self, accuracy: float, auroc: float) -> bool:
         """Whether a teacher lies in the accuracy x AUROC box the fitted teachers span."""
@@ -323,7 +328,7 @@ def out_of_sample(fitted: dict[str, tuple[pd.DataFrame, pd.DataFrame]], held_out
     cells = confirmatory(best).dropna(subset=["verdict"])
     mean, low, high = rule.predict(teachers.loc[cells["condition"], "accuracy"].to_numpy(float),
                                    teachers.loc[cells["condition"], "auroc"].to_numpy(float), cells["budget"].to_numpy(float))
-    side = np.where(low > 0, "above 0", np.where(high < 0, "below 0", "includes 0"))
+    side = interval_side(low, high)
     verdict = cells["verdict"].to_numpy()
     rule_picks_llkd = side == "above 0"
     return pd.DataFrame({

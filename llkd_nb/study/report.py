@@ -200,10 +200,12 @@ def readme_rule(run_dir: str | Path) -> str:
     """The README's sentences on when to use LLKD (the cells' verdicts, the rule, its limits), computed
     from notebook 05's tables."""
     from ..experiments.decision_map import confirmatory, load_map
+    from ..experiments.maps import map_record
     from ..experiments.takeaways import selection_sentence
 
     run = Path(run_dir)
     rule, best, teachers = load_map(run)
+    commit = map_record(run).get("git_commit")
     study = yaml.safe_load((run / "config" / "study.yaml").read_text())
     fitted = confirmatory(best)
     counts, simulated = fitted["verdict"].value_counts(), best.drop(index=fitted.index)
@@ -216,7 +218,8 @@ def readme_rule(run_dir: str | Path) -> str:
         simulation = (f" The simulated twin's students land inside the real teacher's seed interval in "
                       f"{int(check['inside'].sum())} of {len(check)} method x budget cells (mean gap "
                       f"{(check['simulated_mean'] - check['real_mean']).mean():+.3f} macro-F1).")
-    return (f"- **{study['dataset']}** (run `{run.name}`): over the {len(fitted)} teacher x budget cells of real "
+    return (f"- **{study['dataset']}** (run `{run.name}`" + (f", commit `{commit[:10]}`" if commit else "")
+            + f"): over the {len(fitted)} teacher x budget cells of real "
             f"and proxy teachers, with every choice made against the teacher's labels, LLKD is better than the best "
             f"other method in {counts.get('better', 0)}, worse in "
             f"{counts.get('worse', 0)} and not distinguishable in {counts.get('no detectable difference', 0)} "

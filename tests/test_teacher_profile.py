@@ -174,3 +174,21 @@ def test_advise_profiles_places_names_a_method_and_checks_it_on_the_users_data(a
     assert main(["advise", str(study), "--map", str(tmp_path / "map")]) == 0
     out = capsys.readouterr().out
     assert "Confidence-based selection cannot help with this teacher" in out and "On the map" not in out
+
+
+def test_advise_stops_before_any_labeling_on_too_little_gold_or_an_unknown_map(tmp_path, monkeypatch, capsys):
+    from llkd_nb.study import advise
+    from llkd_nb.study.config import load_study
+
+    def no_labeling(*args, **kwargs):
+        raise AssertionError("the teacher labelled texts before the input was checked")
+
+    monkeypatch.setattr(advise, "label_all", no_labeling)
+    monkeypatch.setattr(advise, "prepare", lambda data, teacher: (None, load_splits(data), None, None))
+    study = tmp_path / "mine.yaml"
+    study.write_text("name: mine\npool_size: 50\nvalidation_size: 20\ntest_size: 30\nprogress: false\n")
+    with pytest.raises(DataError, match=r"only 50 labelled texts .* at least 100"):
+        advise.label_for_advice(load_study(study), tmp_path / "runs" / "mine")
+    monkeypatch.setattr(advise, "label_for_advice", no_labeling)
+    assert main(["advise", str(study), "--map", "no_such_map", "--runs-dir", str(tmp_path / "runs")]) == 2
+    assert "no_such_map is neither a shipped map" in capsys.readouterr().err

@@ -81,18 +81,23 @@ def labelled_texts(artifact: TeacherArtifact, sample: pd.DataFrame | None = None
     return (frame[frame["split"] == split], phrase) if split else (frame.iloc[:0], phrase)
 
 
+def require_labelled(count: int, used: str, minimum: int = MIN_LABELLED) -> None:
+    """Stop with what is needed when a profile would read fewer than ``minimum`` gold-labelled texts."""
+    if count == 0:
+        raise DataError("no gold labels anywhere: the teacher's accuracy needs labelled texts. Give an eval_dataset "
+                        f"(a labelled file) or a labelled sample of at least {minimum} of the run's texts (id, label)")
+    if count < minimum:
+        raise DataError(f"only {count} labelled texts ({used}); the profile needs at least {minimum} for intervals "
+                        "worth reading: label more texts")
+
+
 def teacher_profile(artifact: TeacherArtifact, sample: pd.DataFrame | None = None, replicates: int = 1000,
                     seed: int = 0, minimum: int = MIN_LABELLED, source: str = "the labelled sample") -> TeacherProfile:
     """The teacher's profile on the labelled texts of :func:`labelled_texts`, with basic bootstrap
     intervals over those texts (``replicates`` resamples under ``seed``); per class, percentile intervals
     of its accuracy (a class of few texts gets a wide or degenerate one)."""
     rows, used = labelled_texts(artifact, sample, source)
-    if len(rows) == 0:
-        raise DataError("no gold labels anywhere: the teacher's accuracy needs labelled texts. Give an eval_dataset "
-                        f"(a labelled file) or a labelled sample of at least {minimum} of the run's texts (id, label)")
-    if len(rows) < minimum:
-        raise DataError(f"only {len(rows)} labelled texts ({used}); the profile needs at least {minimum} for intervals "
-                        "worth reading: label more texts")
+    require_labelled(len(rows), used, minimum)
     labels = artifact.labels
     gold = rows["gold"].map(labels.index).to_numpy()
     predicted = rows["pseudo_label"].map(labels.index).to_numpy()

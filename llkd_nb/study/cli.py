@@ -284,6 +284,9 @@ def main(argv: list[str] | None = None) -> int:
     advise.add_argument("--readme", type=Path, help="also write how long it took into this file's "
                                                     "<!-- report:advise --> block")
     commands.add_parser("keys", help="every study key: default, owner, notebooks, meaning")
+    check = commands.add_parser("check", help="is this machine ready for the workshop? a smoke test of well under a "
+                                              "minute that says 'ready' or what is wrong")
+    check.add_argument("--runs-dir", type=Path, default=Path("runs"))
     exercises = commands.add_parser("exercises", help="write the workshop track's and the exercises' measured times "
                                                        "into the instructor's guide")
     exercises.add_argument("--runs-dir", type=Path, default=Path("runs"))
@@ -392,6 +395,12 @@ def main(argv: list[str] | None = None) -> int:
         except (DataError, OSError, ValueError) as error:
             print(f"llkd-nb: {error}", file=sys.stderr)
             return 2
+    elif args.command == "check":
+        from .check import check
+
+        ready, report = check(args.runs_dir)
+        print(report)
+        return 0 if ready else 1
     elif args.command == "list-methods":
         list_methods()
     elif args.command == "predict":

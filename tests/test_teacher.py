@@ -93,3 +93,28 @@ def test_contextual_and_no_calibration():
     assert calibrate(probs, "none") is probs
     with pytest.raises(ValueError, match="unknown calibration"):
         calibrate(probs, "temperature")
+
+
+def test_a_gguf_teacher_is_de_quantised_once_and_scores_the_same_from_its_kept_folder(tmp_path, monkeypatch):
+    """`transformers` parses a GGUF file for most of a minute; the first load keeps the float32 result as a
+    folder, and the next loads read it: same fingerprint, prompt and label log-probabilities, bit for bit. A
+    cache that cannot be written only costs the next load its time."""
+    from llkd_nb.teacher.engine import converted_folder, keep_converted
+    from llkd_nb.teacher.transformers_engine import TransformersTeacher
+
+    monkeypatch.setenv("LLKD_NB_CACHE", str(tmp_path / "cache"))
+    from_gguf = TransformersTeacher.load()
+    folder = converted_folder(from_gguf.fingerprint)
+    assert (folder / "model.safetensors").exists() and from_gguf.model.name_or_path != str(folder)
+    from_folder = TransformersTeacher.load()
+    assert from_folder.model.name_or_path == str(folder) and from_folder.fingerprint == from_gguf.fingerprint
+    texts = ["Shares in the bank rose after profits beat forecasts.", "The striker scored twice in the final."]
+    prompts, scores = [], []
+    for loaded in (from_gguf, from_folder):
+        prompts.append(build_prompt(loaded.tokenizer, "Classify the topic of the news article.", LABELS, max_words=40))
+        scores.append(loaded.scorer(prompts[-1], LABELS).logprobs(texts, progress=False))
+    assert prompts[0] == prompts[1] and np.array_equal(scores[0], scores[1])
+    (tmp_path / "blocked").write_text("a file where the cache folder would go")
+    monkeypatch.setenv("LLKD_NB_CACHE", str(tmp_path / "blocked"))
+    keep_converted(from_gguf.model, from_gguf.tokenizer, from_gguf.fingerprint)  # says nothing, breaks nothing
+    assert not converted_folder(from_gguf.fingerprint).exists()

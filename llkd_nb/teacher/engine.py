@@ -9,6 +9,9 @@ content-addressed cache, resume after an interruption, batching. :mod:`.loading`
 from __future__ import annotations
 
 import hashlib
+import os
+import shutil
+import tempfile
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -57,11 +60,54 @@ def resolve_source(name: str, revision: str | None = None) -> tuple[str, dict, s
     return name, {"revision": revision}, ""
 
 
+def converted_folder(fingerprint: str) -> Path:
+    """Where a GGUF teacher that ``transformers`` de-quantised is kept as a model folder (float32 safetensors
+    and its tokenizer), named by the GGUF file's fingerprint: under ``$LLKD_NB_CACHE``, else ``~/.cache/llkd-nb``."""
+    root = Path(os.environ.get("LLKD_NB_CACHE") or Path.home() / ".cache" / "llkd-nb")
+    return root / "gguf-float32" / fingerprint.replace(":", "-")
+
+
+def transformers_source(name: str, revision: str | None = None) -> tuple[str, dict, str]:
+    """:func:`resolve_source` for ``transformers``, a GGUF replaced by its converted folder once one is kept:
+    ``transformers`` parses a GGUF file three times a load (tokenizer, config, weights; most of a minute for
+    the offline teacher), a folder of safetensors in seconds. The fingerprint stays the GGUF file's."""
+    source, kwargs, fingerprint = resolve_source(name, revision)
+    if "gguf_file" in kwargs and (converted_folder(fingerprint) / "config.json").exists():
+        return str(converted_folder(fingerprint)), {}, fingerprint
+    return source, kwargs, fingerprint
+
+
+def keep_converted(model, tokenizer, fingerprint: str) -> None:
+    """Save a teacher loaded from a GGUF file as :func:`converted_folder` (written aside, then renamed into
+    place, so a folder there is complete); a cache that cannot be written only costs the next load its time."""
+    target = converted_folder(fingerprint)
+    if target.exists():
+        return
+    scratch = None
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        scratch = Path(tempfile.mkdtemp(dir=target.parent, prefix=".converting-"))
+        from safetensors.torch import save_model
+
+        config = model.config.to_dict()
+        config.pop("quantization_config", None)  # the weights are float32 now (save_pretrained refuses a GGUF load)
+        with quiet_transformers():
+            type(model.config).from_dict(config).save_pretrained(scratch)
+            save_model(model, str(scratch / "model.safetensors"), metadata={"format": "pt"})
+            tokenizer.save_pretrained(scratch)
+        scratch.rename(target)
+    except OSError:  # read-only home, a full disk, or another process renamed its copy first
+        pass
+    finally:
+        if scratch is not None and scratch.exists():
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
 def load_tokenizer(name: str, revision: str | None = None):
-    """The tokenizer (and chat template) of a teacher name, as :func:`resolve_source` reads it."""
+    """The tokenizer (and chat template) of a teacher name, as :func:`transformers_source` reads it."""
     from transformers import AutoTokenizer
 
-    source, kwargs, _ = resolve_source(name, revision)
+    source, kwargs, _ = transformers_source(name, revision)
     with quiet_transformers():
         return AutoTokenizer.from_pretrained(source, **kwargs)
 

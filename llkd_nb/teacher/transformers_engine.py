@@ -1,5 +1,6 @@
 """The in-process engine through ``transformers``: a hub id, a local folder, or a GGUF file
-de-quantised to float32; the prompt prefix's KV cache is reused and texts run in batches."""
+de-quantised to float32 (once: the result is kept as a folder, :func:`~.engine.keep_converted`); the
+prompt prefix's KV cache is reused and texts run in batches."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import numpy as np
 
 from ..core.assets import OFFLINE_TEACHER
 from ..core.hf import quiet_transformers
-from .engine import BatchScorer, Teacher, load_tokenizer, resolve_source
+from .engine import BatchScorer, Teacher, keep_converted, load_tokenizer, transformers_source
 from .prompts import Prompt
 
 
@@ -27,10 +28,12 @@ class TransformersTeacher(Teacher):
 
         from ..core.devices import pick_device
 
-        source, kwargs, fingerprint = resolve_source(name, revision)
+        source, kwargs, fingerprint = transformers_source(name, revision)
         tokenizer = load_tokenizer(name, revision)
         with quiet_transformers():
             model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32, **kwargs)
+        if "gguf_file" in kwargs:
+            keep_converted(model, tokenizer, fingerprint)  # the next load reads the folder
         model.to(pick_device(device)).eval()
         if not fingerprint:  # hub: the resolved commit pins the weights
             fingerprint = f"hub:{name}@{getattr(model.config, '_commit_hash', None) or revision or 'unpinned'}"

@@ -35,7 +35,7 @@ $(VENV)/.installed: pyproject.toml requirements/lock.txt requirements/offline-as
 	$(BIN)/python -m pip install --quiet --no-deps -r requirements/offline-assets.txt
 	touch $@
 
-# The workshop's smoke test (papers/workshop.md): says "ready", or what is wrong, in well under a minute.
+# The workshop's smoke test (papers/workshop.md): says "ready", or what is wrong, in about half a minute.
 check: setup
 	$(BIN)/llkd-nb check
 

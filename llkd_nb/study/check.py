@@ -1,6 +1,6 @@
-"""``llkd-nb check`` (``make check``): is this machine ready for the workshop? A smoke test of well under a
-minute that runs the default study's pieces on a handful of texts and says "ready", or for each thing that
-is wrong, what to do about it.
+"""``llkd-nb check`` (``make check``): is this machine ready for the workshop? A smoke test of about half a
+minute (once the first run has kept the teacher de-quantised) that runs the default study's pieces on a
+handful of texts and says "ready", or for each thing that is wrong, what to do about it.
 
 It checks, in order: the packages the notebooks import; the offline models and data inside their PyPI
 packages; that the default teacher labels five texts of each split and the student encoder reads them;
@@ -35,7 +35,7 @@ def packages() -> str:
     import torch
 
     build = f"CUDA {torch.version.cuda} build" if torch.version.cuda else "CPU build"
-    return f"the packages import (torch {torch.__version__}, {build}; Python {sys.version.split()[0]})"
+    return f"the packages are installed (torch {torch.__version__}, {build}; Python {sys.version.split()[0]})"
 
 
 def offline_assets() -> str:

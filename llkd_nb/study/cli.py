@@ -284,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     advise.add_argument("--readme", type=Path, help="also write how long it took into this file's "
                                                     "<!-- report:advise --> block")
     commands.add_parser("keys", help="every study key: default, owner, notebooks, meaning")
-    check = commands.add_parser("check", help="is this machine ready for the workshop? a smoke test of well under a "
+    check = commands.add_parser("check", help="is this machine ready for the workshop? a smoke test of about half a "
                                               "minute that says 'ready' or what is wrong")
     check.add_argument("--runs-dir", type=Path, default=Path("runs"))
     exercises = commands.add_parser("exercises", help="write the workshop track's and the exercises' measured times "

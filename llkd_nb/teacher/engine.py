@@ -105,9 +105,15 @@ def keep_converted(model, tokenizer, fingerprint: str) -> None:
 
 def load_tokenizer(name: str, revision: str | None = None):
     """The tokenizer (and chat template) of a teacher name, as :func:`transformers_source` reads it."""
+    source, kwargs, _ = transformers_source(name, revision)
+    return tokenizer_at(source, kwargs)
+
+
+def tokenizer_at(source: str, kwargs: dict):
+    """The tokenizer at a source :func:`transformers_source` resolved (a caller that resolved it already
+    does not hash the GGUF file again)."""
     from transformers import AutoTokenizer
 
-    source, kwargs, _ = transformers_source(name, revision)
     with quiet_transformers():
         return AutoTokenizer.from_pretrained(source, **kwargs)
 

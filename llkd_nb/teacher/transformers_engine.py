@@ -8,7 +8,7 @@ import numpy as np
 
 from ..core.assets import OFFLINE_TEACHER
 from ..core.hf import quiet_transformers
-from .engine import BatchScorer, Teacher, keep_converted, load_tokenizer, transformers_source
+from .engine import BatchScorer, Teacher, keep_converted, tokenizer_at, transformers_source
 from .prompts import Prompt
 
 
@@ -29,7 +29,7 @@ class TransformersTeacher(Teacher):
         from ..core.devices import pick_device
 
         source, kwargs, fingerprint = transformers_source(name, revision)
-        tokenizer = load_tokenizer(name, revision)
+        tokenizer = tokenizer_at(source, kwargs)
         with quiet_transformers():
             model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32, **kwargs)
         if "gguf_file" in kwargs:

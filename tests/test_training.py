@@ -142,6 +142,17 @@ def test_student_signals_cost_a_selection_pass(data):
     assert result.costs.training_forwards == result.costs.selection_forwards + result.costs.gradient_samples
 
 
+def test_scoring_the_batches_ahead_gives_the_signals_of_one_pass_per_batch(data, monkeypatch):
+    config = TrainConfig(**{**SMALL, "max_steps": 6})
+    ahead = train_student(data, make_strategy("llkd"), config)
+    assert ahead.costs.drawn > ahead.costs.gradient_samples  # some steps drew several batches: scored together
+    monkeypatch.setattr("llkd_nb.student.training._Selector.score_ahead", False)
+    one_by_one = train_student(data, make_strategy("llkd"), config)
+    assert np.array_equal(ahead.usage, one_by_one.usage) and ahead.costs == one_by_one.costs
+    assert np.allclose(ahead.steps["mean_uncertainty"], one_by_one.steps["mean_uncertainty"], atol=1e-6)
+    assert ahead.metrics == pytest.approx(one_by_one.metrics, abs=1e-6)
+
+
 def test_validation_is_scored_num_evals_times_and_test_once_per_chosen_checkpoint(data):
     config = TrainConfig(**{**SMALL, "max_steps": 6, "num_evals": 3})
     result = train_student(data, make_strategy("all"), config)

@@ -31,6 +31,7 @@ from __future__ import annotations
 import math
 import random
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -49,6 +50,9 @@ from .encoder import Features, Student, encode
 from .selection import BatchSignals, Strategy, normalised
 
 SELECTION_SCORES = {"pseudo": "val_target_macro_f1", "gold": "val_gold_macro_f1"}
+# Devices where AdamW's fused kernel exists: one pass over every tensor per step, about 3x the multi-tensor
+# update on a CPU core (benchmarks/training_step.py); elsewhere the multi-tensor one.
+FUSED_ADAMW_DEVICES = ("cpu", "cuda")
 
 
 def validation_score(model_selection: str) -> str:
@@ -262,7 +266,8 @@ def make_optimizer(model: torch.nn.Module, config: TrainConfig):
         {"params": [p for n, p in named if not n.endswith(no_decay)], "weight_decay": config.weight_decay},
         {"params": [p for n, p in named if n.endswith(no_decay)], "weight_decay": 0.0},
     ]
-    optimizer = torch.optim.AdamW(groups, lr=config.lr, foreach=True)  # one kernel per step for all tensors, on CPU too
+    fused = next(model.parameters()).device.type in FUSED_ADAMW_DEVICES
+    optimizer = torch.optim.AdamW(groups, lr=config.lr, fused=fused, foreach=not fused)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * config.max_steps), config.max_steps)
     return optimizer, scheduler
 
@@ -308,6 +313,8 @@ def _scores(proba: np.ndarray, targets: dict[str, np.ndarray | None], num_labels
 class _Selector:
     """Draws batches from the pool and turns them into weighted kept samples through a strategy."""
 
+    score_ahead = True  # False: one student pass per drawn batch (the naive way, for benchmarks/training_step.py)
+
     def __init__(self, data: TrainingData, strategy: Strategy, student: Student, features: Features,
                  config: TrainConfig, costs: Costs) -> None:
         self.strategy, self.student, self.features, self.costs = strategy, student, features, costs
@@ -318,15 +325,39 @@ class _Selector:
         self.generator = strategy_generator(config.seed)
         self.log: list[dict] = []
         self.current_pass, self.kept_this_pass = 0, 0
+        self.upcoming: deque[tuple[int, torch.Tensor]] = deque()  # batches taken from the stream, not yet drawn
+        self.upcoming_log_probs: deque[torch.Tensor] = deque()  # the student's, for the first of them, this step
+        self.step, self.draws_this_step, self.lookahead = -1, 0, 1
 
-    def _signals(self, index: torch.Tensor, progress: float) -> BatchSignals:
-        device = self.student.device
-        uncertainty = loss = None
-        if self.strategy.needs_student:
+    def _next_batch(self, step: int) -> tuple[int, torch.Tensor, torch.Tensor | None]:
+        """The stream's next ``(pass, index)`` and, when the strategy reads the student, its log-probabilities.
+
+        The student does not change between the draws of one step, so the batches a step is likely to draw
+        (as many as the previous step drew) go through it in one forward pass: the same computation as one
+        pass per batch, at about half the time per sample when a method keeps few samples per batch."""
+        if step != self.step:  # an update happened: scores from before it are stale
+            self.lookahead = max(1, self.draws_this_step) if self.score_ahead else 1
+            self.step, self.draws_this_step = step, 0
+            self.upcoming_log_probs.clear()
+        self.draws_this_step += 1
+        if not self.strategy.needs_student:
+            return *next(self.stream), None
+        if not self.upcoming_log_probs:
+            while len(self.upcoming) < self.lookahead:
+                self.upcoming.append(next(self.stream))
+            sizes = [len(index) for _, index in self.upcoming]
             self.student.train(False)
             with torch.inference_mode():
-                log_probs = torch.log_softmax(self.student.logits(self.features, index), dim=-1)
+                logits = self.student.logits(self.features, torch.cat([index for _, index in self.upcoming]))
             self.student.train()
+            self.upcoming_log_probs.extend(torch.log_softmax(logits, dim=-1).split(sizes))
+        epoch, index = self.upcoming.popleft()
+        return epoch, index, self.upcoming_log_probs.popleft()
+
+    def _signals(self, index: torch.Tensor, log_probs: torch.Tensor | None, progress: float) -> BatchSignals:
+        device = self.student.device
+        uncertainty = loss = None
+        if log_probs is not None:
             self.costs.selection_forwards += len(index)
             uncertainty = -(log_probs.exp() * log_probs).sum(-1) / math.log(self.num_labels)
             loss = torch.nn.functional.nll_loss(log_probs, self.targets[index].to(device), reduction="none")
@@ -336,14 +367,14 @@ class _Selector:
 
     def draw(self, step: int, progress: float) -> tuple[torch.Tensor, torch.Tensor]:
         """One drawn batch: its kept indices and their weights (the strategy sees it first)."""
-        epoch, index = next(self.stream)
+        epoch, index, log_probs = self._next_batch(step)
         if epoch != self.current_pass:
             if self.kept_this_pass == 0:
                 raise EmptySelectionError(
                     f"strategy {self.strategy.name!r} kept no sample during pass {self.current_pass} over the pool "
                     f"({self.pool_size} samples); its thresholds exclude everything: {self.strategy.state()}")
             self.current_pass, self.kept_this_pass = epoch, 0
-        signals = self._signals(index, progress)
+        signals = self._signals(index, log_probs, progress)
         self.strategy.update(signals)
         weights = self.strategy.weights(signals).detach().cpu()
         if not torch.isfinite(weights).all() or (weights < 0).any():

@@ -51,12 +51,16 @@ def teacher_scores(artifact: TeacherArtifact, split: str = "pool") -> pd.DataFra
     return pd.DataFrame(rows).T.rename_axis("calibration")
 
 
+# Where the teacher is checked against gold, first choice first: the pool when every text has a gold label, else
+# the test set (a practitioner's unlabeled pool with a labelled eval file); each with the phrase that names it.
+GOLD_SPLITS = {"pool": "the pool's {} gold-labelled texts",
+               "test": "the {} gold-labelled test texts (the pool has no gold labels)"}
+
+
 def gold_split(artifact: TeacherArtifact) -> tuple[str | None, str]:
-    """Where the teacher can be checked against gold, and a phrase naming those texts: the pool when
-    it is labelled, else the test set (a practitioner's unlabeled pool with a labelled eval file), else
+    """The first of :data:`GOLD_SPLITS` whose every text has gold, and a phrase naming those texts, else
     ``None`` and what is missing."""
-    for split, phrase in (("pool", "the pool's {} gold-labelled texts"),
-                          ("test", "the {} gold-labelled test texts (the pool has no gold labels)")):
+    for split, phrase in GOLD_SPLITS.items():
         if artifact.has_gold(split):
             return split, phrase.format(len(artifact.split(split)))
     return None, ("no gold labels on the pool or the test set: give a labelled file (eval_dataset) to measure "

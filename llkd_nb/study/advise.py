@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..core.runinfo import cpu_description, git_clean, git_commit, use_threads
-from ..experiments.analysis import premise_verdict
+from ..experiments.analysis import GOLD_SPLITS, premise_verdict
 from ..experiments.compare import run_methods
 from ..experiments.decision_map import Placement, place_on_maps
 from ..experiments.methods import LLKD_ROW, comparison_methods, method_by_id, method_named, with_tuned
@@ -42,7 +42,8 @@ def label_for_advice(study: Study, run_dir: Path, progress: bool = False) -> Lab
     after checking that the profile will have enough gold-labelled texts."""
     data = replace(study.data, pool_size=min(study.data.pool_size or ADVISE_POOL, ADVISE_POOL))  # None: all
     spec, splits, teacher, prompt = prepare(data, study.teacher)
-    labelled = next((frame for frame in (splits.pool, splits.test) if len(frame) and frame["label"].notna().all()), None)
+    frames = (getattr(splits, split) for split in GOLD_SPLITS)  # the texts the profile will read, as gold_split picks them
+    labelled = next((frame for frame in frames if len(frame) and frame["label"].notna().all()), None)
     require_labelled(0 if labelled is None else len(labelled), "the study's gold-labelled pool or test texts")
     return label_all(data, study.teacher, spec, splits, teacher, prompt, study.teacher.resolved_cache_path(run_dir),
                      progress)

@@ -192,3 +192,26 @@ def test_advise_stops_before_any_labeling_on_too_little_gold_or_an_unknown_map(t
     monkeypatch.setattr(advise, "label_for_advice", no_labeling)
     assert main(["advise", str(study), "--map", "no_such_map", "--runs-dir", str(tmp_path / "runs")]) == 2
     assert "no_such_map is neither a shipped map" in capsys.readouterr().err
+
+
+def _shipped():
+    from llkd_nb.experiments.maps import shipped_maps
+
+    return shipped_maps()
+
+
+@pytest.mark.parametrize("name", _shipped())
+def test_a_shipped_map_is_the_committed_run_it_names(name):
+    """A map ships the tables of the committed snapshot of its run (`llkd-nb report` writes both), and names the
+    commit that snapshot ran at: a map edited by hand, or left behind by a re-executed notebook 05, fails here."""
+    import json
+    from pathlib import Path
+
+    from llkd_nb.experiments.maps import MAP_TABLES, MAPS, map_record
+    from llkd_nb.study.compare_runs import COMMITTED, SNAPSHOT_RECORD
+
+    snapshot = Path(COMMITTED) / name
+    assert (snapshot / SNAPSHOT_RECORD).exists(), f"map {name} ships without the committed snapshot of its run"
+    for table in MAP_TABLES:
+        assert (MAPS / name / table).read_bytes() == (snapshot / "tables" / table).read_bytes(), f"{name}: {table} drifted"
+    assert map_record(name)["git_commit"] == json.loads((snapshot / SNAPSHOT_RECORD).read_text())["git_commit"]

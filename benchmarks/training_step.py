@@ -10,8 +10,9 @@ Two more rows measure the loop's own speed-ups against their naive way in the sa
 with the multi-tensor AdamW instead of the fused one (keep-all), and LLKD with one no-gradient pass per
 drawn batch instead of one pass for the batches a step is likely to draw.
 
-Each configuration runs ``--repeats`` times; a repeat's figure is the median time per optimizer step
-(first steps dropped as warm-up) divided by the gradient samples of a step. The table reports the
+Each configuration runs ``--repeats`` times, in reversed order every other repeat; a repeat's figure is
+the mean time per optimizer step (the steps after the first few, which warm up, timed together) divided by
+the gradient samples of a step. The table reports the
 median over repeats and their spread (min-max). The pseudo-labels are gold labels with 40 % flipped
 and random confidences: timing only.
 
@@ -29,6 +30,7 @@ from readme_block import readme_argument, report
 
 from llkd_nb.core.data import DataConfig, load_splits
 from llkd_nb.core.runinfo import cpu_description
+from llkd_nb.experiments.conditions import ConditionsConfig
 from llkd_nb.student.selection import make_strategy
 from llkd_nb.student import training
 from llkd_nb.student.training import (
@@ -48,8 +50,8 @@ class StepTimer:
     def update(self, _: int) -> None:
         self.marks.append(time.perf_counter())
 
-    def median_step(self) -> float:
-        return float(np.median(np.diff(self.marks)[WARMUP:]))
+    def mean_step(self) -> float:
+        return float(np.mean(np.diff(self.marks)[WARMUP:]))
 
 
 def benchmark_data() -> TrainingData:
@@ -72,15 +74,34 @@ LOOPS = {  # the table's names
     "llkd (shared loop)": "shared loop, LLKD",
     "llkd (pass per batch)": "shared loop, LLKD, one student pass per drawn batch (naive of scoring ahead)",
 }
-NAIVE_WAYS = {  # a row of the loop's own naive way: the switch that turns its speed-up off
-    "all (multi-tensor AdamW)": ("all", "FUSED_ADAMW_DEVICES", ()),
-    "llkd (pass per batch)": ("llkd", "score_ahead", False),
+NAIVE_WAYS = {  # a row of the loop's own naive way: the switch that turns its speed-up off (owner, name, value)
+    "all (multi-tensor AdamW)": ("all", training, "FUSED_ADAMW_DEVICES", ()),
+    "llkd (pass per batch)": ("llkd", training._Selector, "score_ahead", False),
 }
+
+
+def shared_loop(data, config, features, name: str, steps: int) -> tuple[float, "training.Costs"]:
+    """Seconds per gradient sample of one run of the shared loop with strategy ``name``, and its costs."""
+    timer = StepTimer()
+    result = train_student(data, make_strategy(name), config, features, progress=timer)
+    return timer.mean_step() / (result.costs.gradient_samples / steps), result.costs
+
+
+def naive_way(data, config, features, row: str, steps: int) -> float:
+    """:func:`shared_loop` with the speed-up of ``row`` (:data:`NAIVE_WAYS`) switched off, then on again."""
+    name, owner, switch, naive_value = NAIVE_WAYS[row]
+    kept = getattr(owner, switch)
+    setattr(owner, switch, naive_value)
+    try:
+        return shared_loop(data, config, features, name, steps)[0]
+    finally:
+        setattr(owner, switch, kept)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=160, help="the map's longest budget: LLKD reads most there")
+    parser.add_argument("--steps", type=int, default=max(ConditionsConfig().budgets),
+                        help="default: notebook 05's longest budget, where LLKD reads most")
     parser.add_argument("--repeats", type=int, default=3)
     readme_argument(parser)
     args = parser.parse_args()
@@ -90,27 +111,23 @@ def main() -> None:
     features = DataFeatures.encode(data, config)
     per_sample: dict[str, list[float]] = {name: [] for name in LOOPS}
     drawn_per_gradient_sample = []
-    for _ in range(args.repeats):
-        for name, first_token_only in (("naive (textbook loop, HF forward)", False), ("plain (textbook loop)", True)):
-            timer = StepTimer()
-            textbook_fine_tuning(data, config, features, on_step=lambda: timer.update(1), first_token_only=first_token_only)
-            per_sample[name].append(timer.median_step() / config.batch_size)
-        for name in ("all", "llkd"):
-            timer = StepTimer()
-            result = train_student(data, make_strategy(name), config, features, progress=timer)
-            per_sample[f"{name} (shared loop)"].append(timer.median_step() / (result.costs.gradient_samples / args.steps))
-            if name == "llkd":
-                drawn_per_gradient_sample.append(result.costs.drawn / result.costs.gradient_samples)
-        for row, (name, switch, naive_value) in NAIVE_WAYS.items():
-            owner = training._Selector if switch == "score_ahead" else training
-            kept = getattr(owner, switch)
-            setattr(owner, switch, naive_value)
-            try:
-                timer = StepTimer()
-                result = train_student(data, make_strategy(name), config, features, progress=timer)
-            finally:
-                setattr(owner, switch, kept)
-            per_sample[row].append(timer.median_step() / (result.costs.gradient_samples / args.steps))
+    def textbook(first_token_only: bool) -> float:
+        timer = StepTimer()
+        textbook_fine_tuning(data, config, features, on_step=lambda: timer.update(1), first_token_only=first_token_only)
+        return timer.mean_step() / config.batch_size
+
+    def llkd() -> float:
+        seconds, costs = shared_loop(data, config, features, "llkd", args.steps)
+        drawn_per_gradient_sample.append(costs.drawn / costs.gradient_samples)
+        return seconds
+
+    rows = {"naive (textbook loop, HF forward)": lambda: textbook(False), "plain (textbook loop)": lambda: textbook(True),
+            "all (shared loop)": lambda: shared_loop(data, config, features, "all", args.steps)[0],
+            "llkd (shared loop)": llkd,
+            **{row: (lambda row=row: naive_way(data, config, features, row, args.steps)) for row in NAIVE_WAYS}}
+    for repeat in range(args.repeats):
+        for row in (list(rows) if repeat % 2 == 0 else list(rows)[::-1]):  # neither way always runs first
+            per_sample[row].append(rows[row]())
     naive = np.median(per_sample["naive (textbook loop, HF forward)"])
     lines = [f"{args.steps} steps (first {WARMUP} dropped) x {args.repeats} repeats; batch {config.batch_size} x "
              f"{config.max_length} tokens; trainable layers {config.trainable_layers}; protocol {config.protocol}; "

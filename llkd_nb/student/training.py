@@ -4,7 +4,8 @@ Each optimizer step of the budget goes like this:
 
 1. **select**: batches are drawn from the pool (a fresh seeded permutation per pass). When the
    strategy reads the student (its uncertainty or loss), the drawn batch goes through the student
-   once without gradients (eval mode) to give those signals; the strategy updates its state and
+   without gradients (eval mode) to give those signals: the batches a step is likely to draw go through
+   in one pass, since the student only changes at the update; the strategy updates its state and
    returns per-sample weights (zero drops a sample);
 2. **update**: one forward/backward pass on the kept samples, loss ``sum_i w_i CE_i / #kept``.
 
@@ -161,7 +162,8 @@ class DataFeatures:
 @dataclass
 class Costs:
     """What a run spent, in samples: selection passes (no gradient), update passes (= gradient
-    samples), and evaluations."""
+    samples), and evaluations. Selection counts the samples of the batches the method drew: what the
+    algorithm needs, not the few batches the loop scores ahead and scores again after an update."""
 
     optimizer_steps: int = 0
     gradient_samples: int = 0
@@ -333,8 +335,10 @@ class _Selector:
         """The stream's next ``(pass, index)`` and, when the strategy reads the student, its log-probabilities.
 
         The student does not change between the draws of one step, so the batches a step is likely to draw
-        (as many as the previous step drew) go through it in one forward pass: the same computation as one
-        pass per batch, at about half the time per sample when a method keeps few samples per batch."""
+        (as many as the previous step drew) go through it in one forward pass, with the same weights as one
+        pass per batch (equal up to the last bits of a larger matrix product). Batches taken but not drawn
+        before the update are scored again after it; :class:`Costs` counts the drawn batches only.
+        ``benchmarks/training_step.py`` measures what it saves."""
         if step != self.step:  # an update happened: scores from before it are stale
             self.lookahead = max(1, self.draws_this_step) if self.score_ahead else 1
             self.step, self.draws_this_step = step, 0

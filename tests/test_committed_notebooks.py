@@ -80,8 +80,6 @@ EXECUTED_COPIES = sorted([*(ROOT / "papers").glob("*/0*.ipynb"), *(ROOT / "tests
 # as an expected failure with the commit it ran at (README's block of its run names that commit too), and the
 # test fails as soon as the copy is fresh again, so that the entry is removed with the re-execution.
 AWAITING_REEXECUTION = {
-    "papers/yahoo_answers/05_when_llkd_helps.ipynb":
-        "ran at 6ca03bb, the notebook 05 before the map read under gold selection; its Yahoo! Answers map runs next",
 }
 
 
